@@ -1,0 +1,159 @@
+"""Repositories: the only place that knows how rows are found. Handlers never write raw queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterable, Sequence
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from licence_service.store import models
+
+
+class ApplicationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, application: models.Application) -> None:
+        self.session.add(application)
+
+    def get(self, application_id: str, *, for_update: bool = False) -> models.Application | None:
+        stmt = select(models.Application).where(models.Application.id == application_id)
+        if for_update:
+            # PostgreSQL: serialise handlers of one application; SQLite's BEGIN IMMEDIATE already does.
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).one_or_none()
+
+    def get_by_dossier(self, portal_dossier_id: str) -> models.Application | None:
+        stmt = select(models.Application).where(models.Application.portal_dossier_id == portal_dossier_id)
+        return self.session.scalars(stmt).one_or_none()
+
+    def add_history(self, row: models.ApplicationHistory) -> None:
+        self.session.add(row)
+
+    def open_for_licence(self, licence_number: str, statuses: Iterable[str], exclude_id: str) -> bool:
+        stmt = select(
+            exists().where(
+                models.Application.licence_number == licence_number,
+                models.Application.status.in_(list(statuses)),
+                models.Application.id != exclude_id,
+            )
+        )
+        return bool(self.session.scalar(stmt))
+
+    def payment_by_transaction(self, transaction_id: str) -> models.Payment | None:
+        stmt = select(models.Payment).where(models.Payment.transaction_id == transaction_id)
+        return self.session.scalars(stmt).one_or_none()
+
+    def add_payment(self, payment: models.Payment) -> None:
+        self.session.add(payment)
+
+    # Portal sync items, kept in per-application order by seq.
+    def next_sync_seq(self, application_id: str) -> int:
+        stmt = select(func.coalesce(func.max(models.PortalSyncItem.seq), 0)).where(
+            models.PortalSyncItem.application_id == application_id
+        )
+        return int(self.session.scalar(stmt) or 0) + 1
+
+    def add_sync_item(self, item: models.PortalSyncItem) -> None:
+        self.session.add(item)
+
+    def pending_sync_items(self, application_id: str) -> Sequence[models.PortalSyncItem]:
+        stmt = (
+            select(models.PortalSyncItem)
+            .where(
+                models.PortalSyncItem.application_id == application_id,
+                models.PortalSyncItem.state == "pending",
+            )
+            .order_by(models.PortalSyncItem.seq)
+        )
+        return self.session.scalars(stmt).all()
+
+    def applications_with_due_sync(self, now: dt.datetime, limit: int = 100) -> Sequence[str]:
+        stmt = (
+            select(models.PortalSyncItem.application_id)
+            .where(models.PortalSyncItem.state == "pending", models.PortalSyncItem.next_attempt_at <= now)
+            .group_by(models.PortalSyncItem.application_id)
+            .limit(limit)
+        )
+        return self.session.scalars(stmt).all()
+
+
+class RegisterRepository:
+    """The national licence register (NATIONAL-MODEL.md)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def licence(self, number: str) -> models.Licence | None:
+        return self.session.get(models.Licence, number)
+
+    def person_by_citizen_id(self, citizen_id: str) -> models.Person | None:
+        stmt = select(models.Person).where(models.Person.citizen_id == citizen_id)
+        return self.session.scalars(stmt).one_or_none()
+
+    def add(self, obj: object) -> None:
+        self.session.add(obj)
+
+    def card_for_application(self, application_id: str) -> models.Card | None:
+        stmt = select(models.Card).where(models.Card.application_id == application_id)
+        return self.session.scalars(stmt).one_or_none()
+
+    def permit_for_application(self, application_id: str) -> models.InternationalPermit | None:
+        stmt = select(models.InternationalPermit).where(models.InternationalPermit.application_id == application_id)
+        return self.session.scalars(stmt).one_or_none()
+
+    def replace_cards(self, licence_number: str) -> None:
+        self.session.execute(
+            update(models.Card)
+            .where(models.Card.licence_number == licence_number, models.Card.status == "valid")
+            .values(status="replaced")
+        )
+
+
+class OutboxRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, message: models.OutboxMessage) -> None:
+        self.session.add(message)
+
+    def unsent(self, limit: int) -> Sequence[models.OutboxMessage]:
+        stmt = (
+            select(models.OutboxMessage)
+            .where(models.OutboxMessage.sent_at.is_(None))
+            .order_by(models.OutboxMessage.id)
+            .limit(limit)
+        )
+        return self.session.scalars(stmt).all()
+
+    def mark_sent(self, ids: Sequence[int], at: dt.datetime) -> None:
+        self.session.execute(
+            update(models.OutboxMessage).where(models.OutboxMessage.id.in_(ids)).values(sent_at=at)
+        )
+
+
+class ProcessedEventRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def seen(self, event_id: str, handler: str) -> bool:
+        return self.session.get(models.ProcessedEvent, (event_id, handler)) is not None
+
+    def record(self, event_id: str, handler: str) -> None:
+        self.session.add(models.ProcessedEvent(event_id=event_id, handler=handler))
+
+
+class SandboxRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def population(self, citizen_id: str) -> models.SandboxPopulationRecord | None:
+        return self.session.get(models.SandboxPopulationRecord, citizen_id)
+
+    def health_certificate(self, number: str) -> models.SandboxHealthCertificate | None:
+        return self.session.get(models.SandboxHealthCertificate, number)
+
+    def merge(self, obj: object) -> None:
+        self.session.merge(obj)
