@@ -1,0 +1,54 @@
+"""Composition root: builds the engine, session factory and adapters once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from licence_service.config import Settings, load_settings
+from licence_service.embedded_redis import ensure_redis
+from licence_service.store.database import make_engine, make_session_factory
+from licence_service.store.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    @property
+    def broker_url(self) -> str:
+        # The embedded Redis is started on first need, so commands that never touch the broker
+        # (db upgrade, tokens issue) do not start a server.
+        if not (self.settings.redis_url or self.settings.broker_url):
+            self.settings = with_redis(self.settings)
+        return self.settings.effective_broker_url
+
+
+def with_redis(settings: Settings) -> Settings:
+    """Fill in the embedded Redis when no REDIS_URL is configured (the embedded default)."""
+    if settings.redis_url or settings.broker_url:
+        return settings
+    url = ensure_redis(settings.var_dir, settings.embedded_redis_port)
+    return settings.with_overrides(redis_url=url)
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    settings = settings or load_settings()
+    engine = make_engine(settings.database_url)
+    return Services(settings=settings, engine=engine, session_factory=make_session_factory(engine))
+
+
+def services_for(app: "Flask") -> Services:
+    return app.extensions["licence_service"]

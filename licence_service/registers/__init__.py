@@ -1,0 +1,1 @@
+"""Adapters to outside registers (population, health certificates, portal sync)."""

@@ -1,0 +1,77 @@
+"""Status changes: every one writes the current state, an append-only history row, and — when the
+portal's status code changes — a DongBoHoSoMC item owed to the portal plus its outbox event, all in
+the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from licence_service.domain.model import PORTAL_STATUS
+from licence_service.messaging.envelope import Event
+from licence_service.messaging.names import RoutingKeys
+from licence_service.store import models
+from licence_service.store.unit_of_work import UnitOfWork
+
+
+class InvalidTransition(Exception):
+    """A request asked for a change the application's current state does not allow (HTTP 409)."""
+
+
+def emit(uow: UnitOfWork, event: Event) -> None:
+    uow.outbox.add(
+        models.OutboxMessage(event_id=event.event_id, routing_key=event.type, payload=event.to_dict())
+    )
+
+
+def change_status(
+    uow: UnitOfWork,
+    application: models.Application,
+    status: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    event_id: str | None = None,
+    correlation_id: str | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    at = at or models.utcnow()
+    portal_status = PORTAL_STATUS[status]
+    portal_changed = portal_status != application.portal_status
+    application.status = status
+    application.portal_status = portal_status
+    application.updated_at = at
+    uow.applications.add_history(
+        models.ApplicationHistory(
+            application_id=application.id,
+            status=status,
+            portal_status=portal_status,
+            at=at,
+            note=note,
+            actor=actor,
+            event_id=event_id,
+        )
+    )
+    if portal_changed:
+        owe_portal_sync(uow, application, portal_status, correlation_id=correlation_id)
+
+
+def owe_portal_sync(
+    uow: UnitOfWork, application: models.Application, portal_status: int, *, correlation_id: str | None = None
+) -> None:
+    uow.session.flush()  # the seq query below must see this transaction's earlier items
+    uow.applications.add_sync_item(
+        models.PortalSyncItem(
+            application_id=application.id,
+            seq=uow.applications.next_sync_seq(application.id),
+            portal_status=portal_status,
+        )
+    )
+    emit(
+        uow,
+        Event(
+            type=RoutingKeys.STATUS_CHANGED,
+            application_id=application.id,
+            data={"portal_status": portal_status},
+            correlation_id=correlation_id,
+        ),
+    )

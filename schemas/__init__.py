@@ -1,0 +1,1 @@
+"""marshmallow schemas: API requests and responses, problem documents, events, DVCQG payloads."""
