@@ -50,5 +50,5 @@ def build_services(settings: Settings | None = None) -> Services:
     return Services(settings=settings, engine=engine, session_factory=make_session_factory(engine))
 
 
-def services_for(app: "Flask") -> Services:
+def services_for(app: Flask) -> Services:
     return app.extensions["licence_service"]

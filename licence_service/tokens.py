@@ -26,7 +26,7 @@ def issue_token(secret: str, client_id: str, scopes: list[str] | tuple[str, ...]
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise ValueError(f"unknown scope(s): {', '.join(unknown)}; known: {', '.join(SCOPES)}")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     claims = {
         "sub": client_id,
         "scope": " ".join(scopes),

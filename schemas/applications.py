@@ -41,7 +41,7 @@ class ApplicantSchema(StrictSchema):
     email = fields.Email(validate=validate.Length(max=254))
     residence = fields.Nested(AddressSchema, required=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _citizen_id_matches(self, data: dict[str, Any], **kwargs: Any) -> None:
         # R-ID: a citizen ID whose G/YY contradict the stated sex or birth date is a 422.
         if "citizen_id" not in data:
@@ -66,7 +66,7 @@ class PhotoSchema(StrictSchema):
     content_type = fields.String(required=True, validate=validate.OneOf(tuple(PHOTO_MAGIC)))
     data = Base64Bytes(max_bytes=MAX_PHOTO_BYTES, required=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _content_matches_type(self, data: dict[str, Any], **kwargs: Any) -> None:
         # The declared type is not trusted: the bytes must start like a JPEG or PNG file.
         kind, content = data.get("content_type"), data.get("data")
@@ -78,7 +78,7 @@ class DeliverySchema(StrictSchema):
     method = fields.String(required=True, validate=validate.OneOf(("post", "pickup")))
     address = fields.Nested(AddressSchema)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _address_for_post(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("method") == "post" and not data.get("address"):
             raise ValidationError(["required when method is post"], field_name="address")
@@ -98,7 +98,7 @@ class ApplicationRequestSchema(StrictSchema):
     photo = fields.Nested(PhotoSchema, required=True)
     delivery = fields.Nested(DeliverySchema)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _procedure_fields(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("procedure") == "licence_renewal" and "reason" not in data:
             raise ValidationError(["required for licence_renewal"], field_name="reason")
@@ -129,10 +129,15 @@ class HistoryEntrySchema(Schema):
     note = fields.String(allow_none=True)
 
 
+def DateText(**kwargs: Any) -> fields.String:
+    """A date already rendered as YYYY-MM-DD (the register keeps printed data as JSON)."""
+    return fields.String(metadata={"format": "date"}, **kwargs)
+
+
 class LicenceClassOutSchema(Schema):
     code = fields.String(required=True)
-    passed_on = fields.Date(allow_none=True)
-    valid_until = fields.Date(allow_none=True)
+    passed_on = DateText(allow_none=True)
+    valid_until = DateText(allow_none=True)
     restrictions = fields.List(fields.String())
 
 
@@ -142,8 +147,8 @@ class IssuedLicenceSchema(Schema):
     card_serial = fields.String(allow_none=True)
     licence_number = fields.String()
     regime = fields.String()
-    issued_on = fields.Date()
-    valid_until = fields.Date(allow_none=True)
+    issued_on = DateText()
+    valid_until = DateText(allow_none=True)
     issuing_authority = fields.String()
     holder = fields.Dict()
     classes = fields.List(fields.Nested(LicenceClassOutSchema))

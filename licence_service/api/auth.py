@@ -4,7 +4,8 @@ missing scope."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import abort, current_app, g, request
 

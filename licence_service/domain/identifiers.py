@@ -32,10 +32,15 @@ BIRTH_PROVINCE_CODES: frozenset[str] = _codes(
 )
 
 # R-ID: the 34 province codes after the 2025 merger (Decision 19/2025/QĐ-TTg).
+# fmt: off
 PROVINCE_CODES_2025: frozenset[str] = frozenset(
-    "01 04 08 11 12 14 15 19 20 22 24 25 31 33 37 38 40 42 44 46 48 51 52 56 66 "
-    "68 75 79 80 82 86 91 92 96".split()
+    {
+        "01", "04", "08", "11", "12", "14", "15", "19", "20", "22", "24", "25",
+        "31", "33", "37", "38", "40", "42", "44", "46", "48", "51", "52", "56",
+        "66", "68", "75", "79", "80", "82", "86", "91", "92", "96",
+    }
 )
+# fmt: on
 
 # R-ID: G digit -> (first year of its century, sex).
 _GENDER_CENTURY: dict[str, tuple[int, str]] = {

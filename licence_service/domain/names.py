@@ -19,7 +19,9 @@ def normalise_name(name: str) -> str:
     NFC is applied again after upper-casing because case mapping can, in principle,
     produce decomposed sequences.
     """
-    return unicodedata.normalize("NFC", _collapse(unicodedata.normalize("NFC", name)).upper())
+    return unicodedata.normalize(
+        "NFC", _collapse(unicodedata.normalize("NFC", name)).upper()
+    )
 
 
 def same_name(a: str, b: str) -> bool:

@@ -22,7 +22,7 @@ class Event:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, body: dict[str, Any]) -> "Event":
+    def from_dict(cls, body: dict[str, Any]) -> Event:
         missing = [k for k in ("type", "application_id", "event_id") if not body.get(k)]
         if missing:
             raise ValueError(f"event envelope lacks {', '.join(missing)}")

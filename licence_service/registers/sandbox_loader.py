@@ -32,7 +32,9 @@ def _date(value: Any, where: str, problems: list[str]) -> dt.date | None:
         return None
 
 
-def parse_sandbox_file(path: Path) -> tuple[list[models.SandboxPopulationRecord], list[models.SandboxHealthCertificate]]:
+def parse_sandbox_file(
+    path: Path,
+) -> tuple[list[models.SandboxPopulationRecord], list[models.SandboxHealthCertificate]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

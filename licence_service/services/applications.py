@@ -17,7 +17,6 @@ from licence_service.messaging.envelope import Event
 from licence_service.messaging.names import RoutingKeys
 from licence_service.services.transitions import InvalidTransition, change_status, emit
 from licence_service.store import models
-from licence_service.store.unit_of_work import UnitOfWork
 
 
 class NotFound(Exception):
@@ -221,8 +220,8 @@ def issued_document(uow_factory: Any, application: models.Application) -> dict[s
                 "kind": "international_permit",
                 "number": permit.number,
                 "licence_number": permit.licence_number,
-                "issued_on": permit.issued_on,
-                "valid_until": permit.valid_until,
+                "issued_on": permit.issued_on.isoformat(),
+                "valid_until": permit.valid_until.isoformat(),
                 "classes": [{"code": c} for c in permit.classes],
             }
         card = uow.register.card_for_application(application.id)

@@ -40,7 +40,7 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -58,12 +58,12 @@ class TZDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime stored; every time in this service carries an offset")
-        return value.astimezone(dt.timezone.utc)
+        return value.astimezone(dt.UTC)
 
     def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 # --------------------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class Application(Base):
     created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow, index=True)
 
-    history: Mapped[list["ApplicationHistory"]] = relationship(
+    history: Mapped[list[ApplicationHistory]] = relationship(
         back_populates="application", order_by="ApplicationHistory.id", lazy="selectin"
     )
 
@@ -216,10 +216,10 @@ class Licence(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
 
     holder: Mapped[Person] = relationship(lazy="joined")
-    classes: Mapped[list["LicenceClass"]] = relationship(
+    classes: Mapped[list[LicenceClass]] = relationship(
         order_by="LicenceClass.id", lazy="selectin", cascade="all, delete-orphan"
     )
-    cards: Mapped[list["Card"]] = relationship(order_by="Card.issued_on", lazy="selectin")
+    cards: Mapped[list[Card]] = relationship(order_by="Card.issued_on", lazy="selectin")
 
 
 class LicenceClass(Base):

@@ -17,7 +17,7 @@ class UnitOfWork:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
 
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
         self.applications = repositories.ApplicationRepository(self.session)
         self.register = repositories.RegisterRepository(self.session)
@@ -33,6 +33,10 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
+            if exc_type is None:
+                # A read (or an already committed write): keep the loaded objects usable after the
+                # block, since callers render them. Rolling back first would expire them.
+                self.session.expunge_all()
             self.session.rollback()
         finally:
             self.session.close()

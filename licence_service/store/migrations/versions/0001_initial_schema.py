@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27 22:30:04.315541
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -18,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-   
+
     op.create_table('applications',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('portal_dossier_id', sa.String(length=50), nullable=False),
@@ -234,7 +233,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-   
+
     with op.batch_alter_table('licence_classes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_licence_classes_licence_number'))
 

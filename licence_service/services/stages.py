@@ -1,0 +1,294 @@
+"""The workflow's stage handlers: checks, fee, conversion, issuance.
+
+Each takes an event (which carries only the application id), reloads the application, and returns
+early when the event was already processed or the application has moved on (GOV.UK Notify style),
+so a redelivered or duplicated message changes nothing. Its effects, the processed-event record,
+a history row and the next event are committed in one transaction; the worker acknowledges the
+message only after that commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from licence_service.config import Settings
+from licence_service.domain import calendar, eligibility, fees, permit, renewal
+from licence_service.domain.health import HealthPolicy
+from licence_service.domain.model import OPEN_STATUSES, HealthCertificate, LicenceClass, Person
+from licence_service.domain.model import Licence as DomainLicence
+from licence_service.domain.regime import local_date
+from licence_service.messaging.envelope import Event
+from licence_service.messaging.names import RoutingKeys
+from licence_service.registers.citizens import HealthCertificateRegister, PopulationRegister
+from licence_service.services.transitions import change_status, emit
+from licence_service.store import models
+from licence_service.store.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class NonRetryable(Exception):
+    """The message can never succeed as it is (unknown application, malformed event)."""
+
+
+@dataclass
+class StageContext:
+    settings: Settings
+    uow_factory: Callable[[], UnitOfWork]
+    population: PopulationRegister
+    health_certificates: HealthCertificateRegister
+    now: Callable[[], dt.datetime] = field(default=models.utcnow)
+
+    @property
+    def fee_schedule(self) -> fees.FeeSchedule:
+        if self.settings.fee_table_json:
+            return fees.FeeSchedule.from_json(self.settings.fee_table_json)
+        return fees.DEFAULT_FEE_SCHEDULE
+
+    @property
+    def policy(self) -> eligibility.EligibilityPolicy:
+        return eligibility.EligibilityPolicy(
+            health=HealthPolicy(validity_months=self.settings.health_certificate_validity_months)
+        )
+
+
+def _apply(ctx: StageContext, handler: str, event: Event, expected: frozenset[str],
+           work: Callable[[UnitOfWork, models.Application], None]) -> bool:
+    """Run `work` once per event, only while the application is in an `expected` state.
+
+    Returns True when it did the work, False when it returned early (duplicate or moved on)."""
+    with ctx.uow_factory() as uow:
+        if uow.processed.seen(event.event_id, handler):
+            return False
+        application = uow.applications.get(event.application_id, for_update=True)
+        if application is None:
+            raise NonRetryable(f"no application {event.application_id}")
+        if application.status not in expected:
+            log.info("%s: application %s is %s; nothing to do", handler, application.id, application.status)
+            uow.processed.record(event.event_id, handler)
+            uow.commit()
+            return False
+        work(uow, application)
+        uow.processed.record(event.event_id, handler)
+        uow.commit()
+        return True
+
+
+def domain_licence(row: models.Licence) -> DomainLicence:
+    holder = row.holder
+    return DomainLicence(
+        number=row.number,
+        regime=row.regime,
+        status=row.status,
+        points=row.points,
+        classes=tuple(LicenceClass(c.code, c.passed_on, c.valid_until, tuple(c.restrictions or ()))
+                      for c in row.classes),
+        holder=Person(citizen_id=holder.citizen_id, full_name=holder.full_name,
+                      date_of_birth=holder.date_of_birth, sex=holder.sex),
+        issued_on=row.issued_on,
+    )
+
+
+def _applicant(application: models.Application) -> Person:
+    a = application.applicant
+    return Person(citizen_id=a["citizen_id"], full_name=a["full_name"],
+                  date_of_birth=dt.date.fromisoformat(a["date_of_birth"]), sex=a["sex"])
+
+
+# ------------------------------------------------------------------------------------------------
+# checks: R-ELIG, R-HEALTH, R-IDP at intake
+
+
+def checks(ctx: StageContext, event: Event) -> bool:
+    with ctx.uow_factory() as uow:
+        application = uow.applications.get(event.application_id)
+        if application is None:
+            raise NonRetryable(f"no application {event.application_id}")
+        if application.status != "received":
+            return False
+        citizen_id = application.citizen_id
+        cert_ref = (application.details or {}).get("health_certificate")
+    # Outside registers are asked before the transaction opens: no lock is held while they answer.
+    population_record = ctx.population.person(citizen_id)
+    certificate: HealthCertificate | None = (
+        ctx.health_certificates.certificate(cert_ref["number"]) if cert_ref else None
+    )
+
+    def work(uow: UnitOfWork, application: models.Application) -> None:
+        row = uow.register.licence(application.licence_number)
+        facts = eligibility.ApplicationFacts(
+            procedure=application.procedure,
+            reason=application.reason,
+            received_on=local_date(application.received_at),
+            regime=application.regime,
+            licence_number=application.licence_number,
+            applicant=_applicant(application),
+            force_majeure=bool(application.details.get("force_majeure")),
+            requested_classes=application.details.get("requested_classes") or {},
+        )
+        verdict = eligibility.assess(
+            facts,
+            licence=domain_licence(row) if row else None,
+            population_record=population_record,
+            health_certificate=certificate,
+            # R-ELIG-5: the transaction (BEGIN IMMEDIATE / row lock) makes this check race-free.
+            open_application_exists=uow.applications.open_for_licence(
+                application.licence_number, OPEN_STATUSES - {"received"}, exclude_id=application.id),
+            policy=ctx.policy,
+        )
+        note = "; ".join(verdict.details) or None
+        if verdict.outcome == "refuse":
+            application.refusal_reasons = list(verdict.reasons)
+            change_status(uow, application, "refused", actor="checks", note=note,
+                          event_id=event.event_id, correlation_id=event.correlation_id)
+        elif verdict.outcome == "review":
+            change_status(uow, application, "needs_supplement", actor="checks", note=note,
+                          event_id=event.event_id, correlation_id=event.correlation_id)
+        else:
+            now = ctx.now()
+            application.accepted_at = now
+            # R-TIME: NgayHenTra = acceptance date + 5 working days on the VN calendar.
+            application.appointment_date = calendar.appointment_date(
+                local_date(now), ctx.settings.processing_working_days)
+            change_status(uow, application, "accepted", actor="checks", note=note,
+                          event_id=event.event_id, correlation_id=event.correlation_id)
+            emit(uow, Event(type=RoutingKeys.ACCEPTED, application_id=application.id,
+                            correlation_id=event.correlation_id))
+
+    return _apply(ctx, "checks", event, frozenset({"received"}), work)
+
+
+# ------------------------------------------------------------------------------------------------
+# fee: R-FEE, fixed at acceptance from the date of receipt and the channel
+
+
+def fee(ctx: StageContext, event: Event) -> bool:
+    def work(uow: UnitOfWork, application: models.Application) -> None:
+        application.fee_amount = ctx.fee_schedule.fee_for(
+            application.procedure, application.channel, local_date(application.received_at))
+        application.fee_currency = "VND"
+        change_status(uow, application, "awaiting_payment", actor="fee",
+                      note=f"fee {application.fee_amount} VND", event_id=event.event_id,
+                      correlation_id=event.correlation_id)
+
+    return _apply(ctx, "fee", event, frozenset({"accepted"}), work)
+
+
+# ------------------------------------------------------------------------------------------------
+# conversion: the renewed licence (or permit) in the national model, R-CONV + R-VALID / R-IDP
+
+
+def _class_json(c: LicenceClass) -> dict[str, Any]:
+    return {"code": c.code, "passed_on": c.passed_on.isoformat() if c.passed_on else None,
+            "valid_until": c.valid_until.isoformat() if c.valid_until else None,
+            "restrictions": list(c.restrictions)}
+
+
+def conversion(ctx: StageContext, event: Event) -> bool:
+    def work(uow: UnitOfWork, application: models.Application) -> None:
+        if application.converted:
+            return
+        row = uow.register.licence(application.licence_number)
+        if row is None:
+            raise NonRetryable(f"licence {application.licence_number} vanished from the register")
+        licence = domain_licence(row)
+        issued_on = local_date(ctx.now())
+        if application.procedure == "international_permit":
+            p = permit.issue_permit(licence, issued_on)
+            application.converted = {
+                "kind": "international_permit", "number": p.number, "licence_number": p.licence_number,
+                "issued_on": p.issued_on.isoformat(), "valid_until": p.valid_until.isoformat(),
+                "classes": [_class_json(c) for c in p.classes],
+            }
+        else:
+            classes = renewal.renew(licence, issued_on, application.regime,
+                                    application.details.get("requested_classes") or {})
+            application.converted = {
+                "kind": "licence", "number": licence.number, "regime": application.regime,
+                "issued_on": issued_on.isoformat(), "classes": [_class_json(c) for c in classes],
+            }
+        uow.applications.add_history(models.ApplicationHistory(
+            application_id=application.id, status=application.status, portal_status=application.portal_status,
+            note="converted into the national model", actor="conversion", event_id=event.event_id))
+        emit(uow, Event(type=RoutingKeys.CONVERTED, application_id=application.id,
+                        correlation_id=event.correlation_id))
+
+    return _apply(ctx, "conversion", event, frozenset({"processing"}), work)
+
+
+# ------------------------------------------------------------------------------------------------
+# issuance: write the renewed licence into the national register with a new card
+
+
+def new_card_serial() -> str:
+    return f"{secrets.randbelow(10**12):012d}"
+
+
+def issuance(ctx: StageContext, event: Event) -> bool:
+    def work(uow: UnitOfWork, application: models.Application) -> None:
+        converted = application.converted
+        if not converted:
+            raise NonRetryable(f"application {application.id} reached issuance without conversion")
+        row = uow.register.licence(application.licence_number)
+        issued_on = dt.date.fromisoformat(converted["issued_on"])
+        if converted["kind"] == "international_permit":
+            uow.register.add(models.InternationalPermit(
+                number=converted["number"], licence_number=row.number,
+                classes=[c["code"] for c in converted["classes"]], issued_on=issued_on,
+                valid_until=dt.date.fromisoformat(converted["valid_until"]), application_id=application.id))
+            application.issued_permit_number = converted["number"]
+            note = f"international permit {converted['number']} issued"
+        else:
+            serial = _issue_licence(uow, application, row, converted, issued_on, ctx.settings.issuing_authority)
+            application.issued_card_serial = serial
+            note = f"licence {row.number} issued on card {serial}"
+        change_status(uow, application, "issued", actor="issuance", note=note, event_id=event.event_id,
+                      correlation_id=event.correlation_id)
+
+    try:
+        return _apply(ctx, "issuance", event, frozenset({"processing"}), work)
+    except IntegrityError:
+        # cards.application_id / international_permits.application_id are unique: a concurrent
+        # duplicate already issued this application's card, and this attempt wrote nothing.
+        log.warning("issuance: application %s already has its card", event.application_id)
+        return False
+
+
+def _issue_licence(uow: UnitOfWork, application: models.Application, row: models.Licence,
+                   converted: dict[str, Any], issued_on: dt.date, authority: str) -> str:
+    before = [_class_json(LicenceClass(c.code, c.passed_on, c.valid_until, tuple(c.restrictions or ())))
+              for c in row.classes]
+    uow.register.replace_cards(row.number)
+    row.classes.clear()
+    uow.session.flush()
+    for c in converted["classes"]:
+        row.classes.append(models.LicenceClass(
+            code=c["code"], passed_on=dt.date.fromisoformat(c["passed_on"]) if c["passed_on"] else None,
+            issued_on=issued_on, valid_until=dt.date.fromisoformat(c["valid_until"]) if c["valid_until"] else None,
+            restrictions=c["restrictions"]))
+    row.regime = converted["regime"]
+    row.issued_on = issued_on
+    row.issuing_authority = authority
+    serial = new_card_serial()
+    holder = row.holder
+    printed = {
+        "kind": "licence", "number": row.number, "card_serial": serial, "regime": row.regime,
+        "issued_on": issued_on.isoformat(), "issuing_authority": authority,
+        "holder": {"full_name": holder.full_name,
+                   "date_of_birth": holder.date_of_birth.isoformat() if holder.date_of_birth else None,
+                   "nationality": holder.nationality, "residence": application.applicant.get("residence")},
+        "classes": converted["classes"],
+    }
+    uow.register.add(models.Card(serial=serial, licence_number=row.number, issued_on=issued_on,
+                                 status="valid", application_id=application.id, printed=printed))
+    uow.register.add(models.LicenceHistory(licence_number=row.number, source=f"application:{application.id}",
+                                           change={"classes_before": before, "classes_after": converted["classes"],
+                                                   "card_serial": serial}))
+    return serial

@@ -1,0 +1,1 @@
+"""Worker processes: one module per stage, started by `python -m workers <stage>`."""

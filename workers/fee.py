@@ -1,0 +1,13 @@
+"""The fee stage: consumes its queue and runs licence_service.services.stages.fee."""
+
+from __future__ import annotations
+
+from licence_service.bootstrap import Services
+from licence_service.messaging.consumer import StageWorker
+from licence_service.services import stages
+from workers.context import stage_context
+
+
+def worker(services: Services) -> StageWorker:
+    ctx = stage_context(services)
+    return StageWorker("fee", lambda event: stages.fee(ctx, event))

@@ -1,0 +1,16 @@
+"""The outbox relay process (see licence_service.messaging.relay)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from licence_service.bootstrap import Services
+from licence_service.messaging.relay import run_relay
+
+
+def run(services: Services) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_relay(services.uow, services.broker_url, poll_seconds=services.settings.relay_poll_seconds, stop=stop)
