@@ -7,6 +7,7 @@ first start, then runs every Procfile process under honcho. Ctrl-C stops them al
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -55,11 +56,16 @@ def main() -> int:
     env["PYTHONPATH"] = f"{PROJECT_ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep)
     env["PYTHONUNBUFFERED"] = "1"
     print(f"API on http://127.0.0.1:{port} — Ctrl-C stops everything")
+    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "-f", str(PROJECT_ROOT / "Procfile"),
+                               "-d", str(PROJECT_ROOT), "start", "-p", port], env=env)
+    # SIGTERM (an operator or a supervisor) stops everything the same way Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
     try:
-        return subprocess.call([sys.executable, "-m", "honcho", "-f", str(PROJECT_ROOT / "Procfile"),
-                                "-d", str(PROJECT_ROOT), "start", "-p", port], env=env)
-    except KeyboardInterrupt:
-        return 0
+        while True:
+            try:
+                return honcho.wait()
+            except KeyboardInterrupt:
+                continue  # honcho got the same Ctrl-C and is stopping its processes
     finally:
         if started_redis:
             stop_embedded_redis(settings.var_dir)
