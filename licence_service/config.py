@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -70,31 +70,19 @@ class Settings:
         return replace(self, **changes)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], minimum: int = 0) -> int:
+def _number(env: Mapping[str, str], name: str, default: Any, problems: list[str], *,
+            parse: Callable[[str], Any] = int, minimum: float = 0) -> Any:
+    """Read a numeric variable; a bad value is recorded in `problems` and the default kept."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        problems.append(f"{name}={raw!r} is not a whole number")
+        problems.append(f"{name}={raw!r} is not a {'whole number' if parse is int else 'number'}")
         return default
     if value < minimum:
-        problems.append(f"{name}={raw!r} must be at least {minimum}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        problems.append(f"{name}={raw!r} is not a number")
-        return default
-    if value <= 0:
-        problems.append(f"{name}={raw!r} must be positive")
+        problems.append(f"{name}={raw!r} must be at least {minimum:g}")
     return value
 
 
@@ -155,20 +143,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=redis_url,
         broker_url=env.get("BROKER_URL") or None,
         token_secret=_token_secret(env, var_dir),
-        token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", 3600, problems, minimum=60),
-        max_body_bytes=_int(env, "MAX_BODY_BYTES", 2 * 1024 * 1024, problems, minimum=1024),
+        token_ttl_seconds=_number(env, "TOKEN_TTL_SECONDS", 3600, problems, minimum=60),
+        max_body_bytes=_number(env, "MAX_BODY_BYTES", 2 * 1024 * 1024, problems, minimum=1024),
         portal_sync_url=portal_sync_url,
         portal_sync_token=env.get("PORTAL_SYNC_TOKEN") or None,
         portal_sync_secret=env.get("PORTAL_SYNC_SECRET") or None,
-        portal_sync_timeout_seconds=_float(env, "PORTAL_SYNC_TIMEOUT_SECONDS", 10.0, problems),
+        portal_sync_timeout_seconds=_number(env, "PORTAL_SYNC_TIMEOUT_SECONDS", 10.0, problems, parse=float,
+                                            minimum=0.001),
         portal_agency_name=env.get("PORTAL_AGENCY_NAME") or Settings.portal_agency_name,
         issuing_authority=env.get("ISSUING_AUTHORITY") or Settings.issuing_authority,
         fee_table_json=fee_table_json,
-        health_certificate_validity_months=_int(env, "HEALTH_CERTIFICATE_VALIDITY_MONTHS", 12, problems, minimum=1),
-        processing_working_days=_int(env, "PROCESSING_WORKING_DAYS", 5, problems, minimum=1),
-        unpaid_stop_days=_int(env, "UNPAID_STOP_DAYS", 30, problems, minimum=1),
-        relay_poll_seconds=_float(env, "RELAY_POLL_SECONDS", 0.2, problems),
-        embedded_redis_port=_int(env, "EMBEDDED_REDIS_PORT", 6390, problems, minimum=1),
+        health_certificate_validity_months=_number(env, "HEALTH_CERTIFICATE_VALIDITY_MONTHS", 12, problems, minimum=1),
+        processing_working_days=_number(env, "PROCESSING_WORKING_DAYS", 5, problems, minimum=1),
+        unpaid_stop_days=_number(env, "UNPAID_STOP_DAYS", 30, problems, minimum=1),
+        relay_poll_seconds=_number(env, "RELAY_POLL_SECONDS", 0.2, problems, parse=float, minimum=0.001),
+        embedded_redis_port=_number(env, "EMBEDDED_REDIS_PORT", 6390, problems, minimum=1),
     )
     if codes is not None:
         settings = replace(settings, portal_procedure_codes=codes)

