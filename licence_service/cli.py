@@ -1,4 +1,5 @@
-"""Flask commands: db upgrade, tokens issue, sandbox load, registry import-legacy."""
+"""Flask commands: db upgrade, tokens issue, sandbox load, registry import-legacy (each group of
+another area lives in its own cli_*.py module: portal-sync, dlq)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from licence_service.bootstrap import services_for
+from licence_service.cli_dlq import dlq
+from licence_service.cli_photos import photos
+from licence_service.cli_portal import portal_sync
 from licence_service.registers.sandbox_loader import SandboxFileError, load_sandbox
 from licence_service.store.migrate import upgrade
 from licence_service.tokens import SCOPES, issue_token
@@ -35,7 +39,8 @@ def tokens_issue(client: str, scopes: tuple[str, ...], ttl: int | None) -> None:
     """Print a signed bearer token."""
     settings = services_for(current_app).settings
     click.echo(issue_token(settings.token_secret, client, scopes, issuer=settings.token_issuer,
-                           audience=settings.token_audience, ttl_seconds=ttl or settings.token_ttl_seconds))
+                           audience=settings.token_audience, ttl_seconds=ttl or settings.token_ttl_seconds,
+                           key_id=settings.token_signing_key_id))
 
 
 @sandbox.command("load")
@@ -51,5 +56,5 @@ def sandbox_load(file: Path) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for group in (db, tokens, sandbox):
+    for group in (db, tokens, sandbox, portal_sync, dlq, photos):
         app.cli.add_command(group)

@@ -1,21 +1,211 @@
-"""JSON logs, one object per line, naming the process, so every process's output can be merged."""
+"""JSON logs, one object per line, naming the process, so every process's output can be merged —
+and never carrying personal data (decree 13/2023/NĐ-CP, SECURITY.md).
+
+Masking happens where a record is made (`install_masking`, a log-record factory), so every handler
+sees the masked record: the JSON handler of the workers and of gunicorn, pytest's caplog, anything
+added later. It masks
+
+- runs of 9 to 15 digits, optionally after "+" (12-digit citizen IDs and licence numbers, 9-digit
+  CMND numbers, phone numbers), and phone numbers written in groups ("091 234 5678");
+- e-mail addresses, long base64 text and long bytes literals (photo data);
+- the personal values the code has told it about: the values of the current request or task
+  (`personal_data(...)`, `remember_personal_data(...)`), and structured fields of the record itself
+  (`extra={"personal": {...}}`, or a `full_name` / `citizen_id` / `phone` / `email` field), which
+  the service's handlers (`PersonalDataFilter`, `JsonFormatter`) mask and drop. Names cannot be
+  recognised in free text, so a name is masked only when it is known this way.
+
+Masking keeps the last three digits of a number, enough to tell two log lines apart, too few to find a
+citizen.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
+import re
 import sys
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from licence_service.store.models import utcnow
 
+# Structured fields of a log record that hold personal data.
+PERSONAL_FIELDS = ("personal", "citizen_id", "full_name", "phone", "email", "legacy_id_number")
+# Keys of a request body whose values are personal data (PORTAL.md §1; residence `detail` is an address).
+PERSONAL_KEYS = frozenset({"citizen_id", "full_name", "phone", "email", "legacy_id_number", "detail"})
+MASKED = "[masked]"
+
+# A UUID (an application or event id) is matched first so that its digits are left alone.
+_DIGITS = re.compile(r"(?P<uuid>\b[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b)"
+                     r"|(?<![0-9A-Za-z])\+?\d{9,15}(?![0-9A-Za-z])")
+_GROUPED_PHONE = re.compile(r"(?<![0-9A-Za-z+])(?:\+84|0)\d{2,3}(?:[ .-]\d{3,4}){2}(?![0-9A-Za-z])")
+_EMAIL = re.compile(r"[\w.+-]+@((?:[\w-]+\.)+[\w-]+)")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{64,}={0,2}")
+_BYTES_LITERAL = re.compile(r"""b(['"])((?:\\.|(?!\1)[^\\]){48,}?)\1""")
+
+_known: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("personal_data", default=())
+
+
+def _mask_digits(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if match.groupdict().get("uuid"):
+        return text
+    digits = sum(c.isdigit() for c in text)
+    return "*" * (digits - 3) + "".join(c for c in text if c.isdigit())[-3:]
+
+
+def _mask_base64(match: re.Match[str]) -> str:
+    text = match.group(0)
+    # Hex digests (sha256 of a body or photo) are one case only; base64 of real data mixes both.
+    if re.search(r"[a-z]", text) and re.search(r"[A-Z]", text):
+        return f"[base64, {len(text)} characters]"
+    return text
+
+
+def _variants(value: str) -> set[str]:
+    """The value as it appears in text, in JSON (escaped or not), and in the repr of a JSON string
+    (a database error quoting a statement's parameters doubles the backslashes)."""
+    nfc = unicodedata.normalize("NFC", value)
+    escaped = json.dumps(nfc)[1:-1]
+    return {v for v in (nfc, escaped, escaped.replace("\\", "\\\\"),
+                        json.dumps(nfc, ensure_ascii=False)[1:-1]) if v}
+
+
+def _known_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
+    parts: set[str] = set()
+    for value in values:
+        for variant in _variants(value):
+            words = variant.split()
+            if words:
+                # R-NAME: the same name with other spacing or case is the same name.
+                parts.add(r"\s+".join(re.escape(w) for w in words))
+    if not parts:
+        return None
+    return re.compile("|".join(sorted(parts, key=len, reverse=True)), re.IGNORECASE)
+
+
+def mask(text: str, known: Iterable[str] = ()) -> str:
+    """`text` with personal data replaced (see the module's docstring)."""
+    text = unicodedata.normalize("NFC", text)
+    pattern = _known_pattern(v for v in known if isinstance(v, str) and len(v.strip()) >= 2)
+    if pattern is not None:
+        text = pattern.sub(MASKED, text)
+    text = _BYTES_LITERAL.sub(lambda m: f"b'[{len(m.group(2))} characters of bytes]'", text)
+    text = _BASE64.sub(_mask_base64, text)
+    text = _EMAIL.sub(lambda m: f"[e-mail]@{m.group(1)}", text)
+    text = _GROUPED_PHONE.sub(_mask_digits, text)
+    return _DIGITS.sub(_mask_digits, text)
+
+
+def personal_values(document: Any) -> list[str]:
+    """The values under PERSONAL_KEYS anywhere in a JSON document (a request body)."""
+    found: list[str] = []
+    if isinstance(document, Mapping):
+        for key, value in document.items():
+            if key in PERSONAL_KEYS and isinstance(value, str):
+                found.append(value)
+            else:
+                found.extend(personal_values(value))
+    elif isinstance(document, list):
+        for item in document:
+            found.extend(personal_values(item))
+    return found
+
+
+def remember_personal_data(*values: object) -> None:
+    """Mask these values in every record logged from here to the end of the current request or task
+    (the caller clears them with `forget_personal_data` when it ends)."""
+    new = tuple(v for v in values if isinstance(v, str) and len(v.strip()) >= 2)
+    if new:
+        _known.set(_known.get() + new)
+
+
+def forget_personal_data() -> None:
+    _known.set(())
+
+
+@contextlib.contextmanager
+def personal_data(*values: object) -> Iterator[None]:
+    """Mask these values in every record logged inside the block."""
+    token = _known.set(_known.get())
+    try:
+        remember_personal_data(*values)
+        yield
+    finally:
+        _known.reset(token)
+
+
+def _fields_of(record: logging.LogRecord) -> list[str]:
+    values: list[str] = []
+    for name in PERSONAL_FIELDS:
+        value = record.__dict__.get(name)
+        if isinstance(value, Mapping):
+            values.extend(str(v) for v in value.values() if v is not None)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            values.extend(str(v) for v in value if v is not None)
+        elif value is not None:
+            values.append(str(value))
+    return values
+
+
+_TRACEBACKS = logging.Formatter()
+
+
+def mask_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Mask `record` in place: its message (arguments merged in), traceback and stack, and drop its
+    personal structured fields. Safe to repeat."""
+    known = (*_known.get(), *_fields_of(record))
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string must not let the raw arguments through
+        message = f"{record.msg} [log arguments not shown: they did not match the format]"
+    record.msg, record.args = mask(str(message), known), None
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = mask(record.exc_text, known)
+    if record.stack_info:
+        record.stack_info = mask(record.stack_info, known)
+    for name in PERSONAL_FIELDS:
+        record.__dict__.pop(name, None)
+    return record
+
+
+class PersonalDataFilter(logging.Filter):
+    """A handler filter that masks every record it passes (see mask_record)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        mask_record(record)
+        return True
+
+
+def install_masking() -> None:
+    """Mask every log record this process makes from now on, whichever handler writes it. Safe to
+    call more than once (create_app and configure_logging both do)."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "masks_personal_data", False):
+        return
+
+    def masking_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return mask_record(factory(*args, **kwargs))
+
+    masking_factory.masks_personal_data = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masking_factory)
+
 
 class JsonFormatter(logging.Formatter):
+    # Structured fields copied into the JSON object when a record carries them.
+    FIELDS = ("application_id", "correlation_id", "client_id", "method", "path", "status", "duration_ms")
+
     def __init__(self, process: str) -> None:
         super().__init__()
         self.process_name = process
 
     def format(self, record: logging.LogRecord) -> str:
+        mask_record(record)
         entry: dict[str, Any] = {
             "at": utcnow().isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -23,14 +213,21 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        for name in self.FIELDS:
+            if name in record.__dict__:
+                value = record.__dict__[name]
+                entry[name] = mask(value) if isinstance(value, str) else value
+        if record.exc_text:
+            entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(process: str, level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(process: str, level: int = logging.INFO, stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(process))
+    handler.addFilter(PersonalDataFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    install_masking()
+

@@ -24,6 +24,7 @@ AMQP_URL = os.environ.get("LICENCE_TEST_AMQP_URL")
 NO_POSTGRES = ("PostgreSQL variant: set LICENCE_TEST_POSTGRES_URL "
                "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test); .ci/run does")
 TOKEN_SECRET = "test-secret-" + "x" * 32
+TEST_RATE_LIMIT = "100000/minute"
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +82,10 @@ def database_url(tmp_path: Path) -> str:
 
 
 def make_settings(tmp_path: Path, database_url: str, redis_url: str | None, **overrides: Any) -> Settings:
-    env = {"VAR_DIR": str(tmp_path / "var"), "DATABASE_URL": database_url, "TOKEN_SECRET": TOKEN_SECRET}
+    env = {"VAR_DIR": str(tmp_path / "var"), "DATABASE_URL": database_url, "TOKEN_SECRET": TOKEN_SECRET,
+           # The limiter runs (on the test Redis) in every test, with a budget no test's polling
+           # reaches; tests/integration/security sets real limits.
+           "RATE_LIMIT": TEST_RATE_LIMIT}
     if redis_url:
         env["REDIS_URL"] = redis_url
     return load_settings(env).with_overrides(**overrides)

@@ -1,25 +1,37 @@
-"""`python -m workers <stage>`: run one worker process (relay, checks, fee, conversion, issuance,
-portal_sync)."""
+"""`python -m workers <process>`: run one worker process — the relay, the sweeper, or a stage (checks,
+fee, conversion, issuance, portal_sync)."""
 
 from __future__ import annotations
 
 import importlib
 import logging
 import sys
+from typing import Any
 
 from licence_service.config import ConfigError
 from licence_service.logs import configure_logging
 from licence_service.messaging.names import STAGE_BINDINGS
 
-PROCESSES = ("relay", *STAGE_BINDINGS)
+PROCESSES = ("relay", "sweeper", *STAGE_BINDINGS)
+
+
+def configure_stage_worker(worker: Any, services: Any) -> None:
+    """Give the stage's consumer its failure store and delivery settings; a stage module returns
+    either a StageWorker or an object running one as its `stage`."""
+    from licence_service.messaging.consumer import StageWorker
+
+    consumer = worker if isinstance(worker, StageWorker) else getattr(worker, "stage", None)
+    if not isinstance(consumer, StageWorker):
+        raise TypeError(f"{type(worker).__name__} runs no StageWorker to configure")
+    consumer.configure(services)
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in PROCESSES:
         print(f"usage: python -m workers {{{'|'.join(PROCESSES)}}}", file=sys.stderr)
         return 2
-    stage = argv[0]
-    configure_logging(process=stage)
+    name = argv[0]
+    configure_logging(process=name)
     from workers.context import default_services
 
     try:
@@ -27,12 +39,14 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    module = importlib.import_module(f"workers.{stage}")
-    if stage == "relay":
+    module = importlib.import_module(f"workers.{name}")
+    if name in ("relay", "sweeper"):
         module.run(services)
     else:
-        module.worker(services).run(services.broker_url)
-    logging.getLogger(__name__).info("%s: stopped", stage)
+        worker = module.worker(services)
+        configure_stage_worker(worker, services)
+        worker.run(services.broker_url)
+    logging.getLogger(__name__).info("%s: stopped", name)
     return 0
 
 

@@ -9,8 +9,9 @@ from licence_service.bootstrap import Services
 from licence_service.messaging.relay import run_relay
 
 
-def run(services: Services) -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+def run(services: Services, stop: threading.Event | None = None) -> None:
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
     run_relay(services.uow, services.broker_url, poll_seconds=services.settings.relay_poll_seconds, stop=stop)

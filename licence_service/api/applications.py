@@ -13,6 +13,7 @@ from licence_service.api.auth import json_body, requires_scope
 from licence_service.api.errors import validation_problem
 from licence_service.bootstrap import services_for
 from licence_service.services import applications as service
+from licence_service.services import portal_sync
 from licence_service.services.transitions import InvalidTransition
 from schemas.applications import (
     ApplicationCreatedSchema,
@@ -88,7 +89,7 @@ class ApplicationById(MethodView):
         """An application's state, fee, history and (once issued) the licence or permit."""
         application = _get_or_404(str(application_id))
         issued = service.issued_document(_uow(), application)
-        return presenters.detail(application, issued)
+        return presenters.detail(application, issued, portal_sync.sync_state(_uow(), application))
 
 
 @blp.route("/<uuid:application_id>/payments")

@@ -4,8 +4,10 @@ stack trace."""
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
+from apispec import BasePlugin
 from flask import Flask, Response, json
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -24,7 +26,11 @@ def problem(status: int, title: str, *, type_: str = "about:blank", detail: str 
         body["detail"] = detail
     if errors is not None:
         body["errors"] = errors
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+    try:
+        data = json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate from the request (an unknown field's name): escaped
+        data = json.dumps(body, ensure_ascii=True).encode()
+    response = Response(data, status=status, mimetype=PROBLEM_JSON)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -34,10 +40,62 @@ def validation_problem(errors: Any) -> Response:
     return problem(422, "Validation failed", type_=VALIDATION_TYPE, errors=errors)
 
 
+class ProblemResponses(BasePlugin):
+    """Document errors as they are sent: every 4xx/5xx response of the spec is
+    `application/problem+json` (flask-smorest writes application/json), and every operation under
+    /api/ lists the errors any request may get — 401 and 403 (bearer token and scope), 429 (rate
+    limit), and for a JSON body 400, 413, 415 and 422 — besides its own."""
+
+    ALWAYS = (401, 403, 429)
+    WITH_BODY = (400, 413, 415, 422)
+
+    def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
+                         **kwargs: Any) -> None:
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                content = response.get("content") if isinstance(response, dict) else None
+                is_error = str(code) == "default" or (str(code).isdigit() and int(code) >= 400)
+                if is_error and content and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+            if not (path or "").startswith("/api/"):
+                continue
+            present = {str(code) for code in responses}
+            for status in (*self.ALWAYS, *(self.WITH_BODY if "requestBody" in operation else ())):
+                if str(status) not in present:
+                    responses[str(status)] = HTTPStatus(status).name  # the component registered below
+
+
 class ProblemApi(Api):
-    """flask-smorest's Api with errors rendered as problem documents."""
+    """flask-smorest's Api with errors rendered, and documented, as problem documents."""
 
     ERROR_SCHEMA = ProblemSchema
+    HEADERS = {
+        HTTPStatus.UNAUTHORIZED: {"WWW-Authenticate": {
+            "required": True, "schema": {"type": "string"}, "description": "Bearer, with the error (RFC 6750)"}},
+        HTTPStatus.TOO_MANY_REQUESTS: {"Retry-After": {
+            "required": True, "schema": {"type": "integer", "minimum": 1}, "description": "seconds to wait"}},
+    }
+
+    def __init__(self, app: Flask | None = None, *, spec_kwargs: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), ProblemResponses()]
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+
+    def _register_responses(self) -> None:
+        # flask-smorest's own error components (one per HTTP status, and DEFAULT_ERROR), as problem+json.
+        for status in HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["content"] = {PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}}
+            if status in self.HEADERS:
+                response["headers"] = self.HEADERS[status]
+            self.spec.components.response(status.name, response, lazy=True)
+        self.spec.components.response("DEFAULT_ERROR", {
+            "description": "Default error response",
+            "content": {PROBLEM_JSON: {"schema": self.ERROR_SCHEMA}},
+        }, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
         data = getattr(error, "data", None) or {}

@@ -34,7 +34,8 @@ def status_only(application: models.Application) -> dict[str, Any]:
     return {"id": application.id, "status": application.status, "portal_status": application.portal_status}
 
 
-def detail(application: models.Application, issued: dict[str, Any] | None) -> dict[str, Any]:
+def detail(application: models.Application, issued: dict[str, Any] | None,
+           portal_sync: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": application.id,
         "portal_dossier_id": application.portal_dossier_id,
@@ -49,7 +50,7 @@ def detail(application: models.Application, issued: dict[str, Any] | None) -> di
                 "paid": bool(application.fee_paid)},
         "refusal_reasons": list(application.refusal_reasons or []),
         "licence": issued,
-        "portal_sync": {"acknowledged_portal_status": application.portal_acked_status},
+        "portal_sync": portal_sync or {"acknowledged_portal_status": application.portal_acked_status},
         "history": [
             {"status": h.status, "portal_status": h.portal_status, "at": local_time(h.at), "note": h.note}
             for h in application.history

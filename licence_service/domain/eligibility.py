@@ -55,8 +55,10 @@ REASON_CODES: tuple[str, ...] = (
 )
 
 # R-ELIG: why a citizen renews; not a ground for refusal, but only these are meaningful.
+# "expired" (PORTAL.md) is the reason of the cases R-ELIG-6 still lets through: vn-2017 expired
+# under 3 months, and the vn-2025 force-majeure hold.
 RENEWAL_REASONS: frozenset[str] = frozenset(
-    {"expiring", "damaged", "lost", "details_changed", "card_conversion"}
+    {"expiring", "expired", "damaged", "lost", "details_changed", "card_conversion"}
 )
 OUTCOMES: frozenset[str] = frozenset({"accept", "refuse", "review"})
 

@@ -2,20 +2,78 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from kombu import Connection
 
-# Redis transport: a message taken but not acknowledged within the visibility timeout is handed
-# out again. Handlers finish in seconds, so five minutes is ample and recovers a lost worker's
-# message quickly.
-REDIS_TRANSPORT_OPTIONS: dict[str, Any] = {
-    "visibility_timeout": 300,
-    "socket_timeout": 10,
-    "socket_connect_timeout": 5,
-}
+log = logging.getLogger(__name__)
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+SUPPORTED_SCHEMES = REDIS_SCHEMES + AMQP_SCHEMES
+
+# Redis has no acknowledgements of its own: kombu keeps each delivered message in an "unacked" hash
+# until it is acknowledged, and hands it out again once it has been there for the visibility timeout
+# (a worker killed mid-step). The default is long enough for any handler (config.py insists it
+# exceeds the longest outside call) and short enough that such a message is back within minutes;
+# a handler that does overrun it only causes a duplicate, which the handlers ignore.
+DEFAULT_VISIBILITY_TIMEOUT = 120
+UNROUTABLE = "licence.unroutable"
 
 
-def connect(url: str) -> Connection:
-    options = REDIS_TRANSPORT_OPTIONS if url.startswith(("redis://", "rediss://", "unix://")) else {}
-    return Connection(url, transport_options=dict(options), heartbeat=0)
+def is_redis(url: str) -> bool:
+    return url.startswith(REDIS_SCHEMES)
+
+
+def transport_options(url: str, visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT) -> dict[str, Any]:
+    if is_redis(url):
+        return {
+            "visibility_timeout": visibility_timeout,
+            # kombu re-queues overdue unacked messages from a consumer's empty polls, by default
+            # scanning only on every 10th one. Scan on each (a cheap ZRANGE under a mutex, so one
+            # consumer at a time); StageWorker also scans on a timer, as a busy queue never polls
+            # empty. No restore limit: every overdue message comes back in one pass.
+            "unacked_restore_throttle": 1,
+            "unacked_restore_limit": None,
+            # The scan's mutex outlives a worker killed while scanning only this long (kombu's
+            # default, five minutes, would stop every restore for that time).
+            "unacked_mutex_expire": max(5, min(60, visibility_timeout // 2)),
+            # Redis keeps an exchange's bindings as plain keys, so a Redis restarted without its data
+            # has none, and kombu drops what is published to an unbound routing key without a word.
+            # Naming a dead-letter queue makes it warn instead (the message still goes nowhere); the
+            # relay turns that warning into an error, declares the bindings again and re-publishes.
+            "deadletter_queue": UNROUTABLE,
+            # A broker that vanishes without closing the socket must not hang a publish forever.
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
+        }
+    # AMQP: wait for the broker's confirmation of each publish, so the relay marks an outbox row
+    # sent only once RabbitMQ has it. Unacknowledged deliveries return to the queue as soon as the
+    # consumer's connection closes, killed or not, so there is no visibility timeout to tune.
+    return {"confirm_publish": True}
+
+
+def connect(url: str, *, visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT) -> Connection:
+    # No AMQP heartbeats: the workers block in their handlers, and a missed heartbeat would make
+    # RabbitMQ drop the connection (and requeue the message in hand) mid-step.
+    return Connection(url, transport_options=transport_options(url, visibility_timeout), heartbeat=0)
+
+
+def connect_until_ready(url: str, stop: threading.Event, *, name: str,
+                        visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT) -> Connection | None:
+    """A connected Connection, retrying with capped backoff while the broker is down; None once
+    `stop` is set (SIGTERM while the broker is unreachable still stops the process)."""
+    delay = 0.5
+    while not stop.is_set():
+        conn = connect(url, visibility_timeout=visibility_timeout)
+        try:
+            conn.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0, timeout=5)
+            return conn
+        except Exception as exc:
+            conn.release()
+            log.warning("%s: broker unavailable (%s: %s); retrying in %.1f s", name, type(exc).__name__, exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+    return None

@@ -1,107 +1,211 @@
-"""Consuming one stage's queue: ack after the handler's commit, retry or dead-letter on failure."""
+"""Consuming one stage's queue: acknowledge after the handler's commit; park a retryable failure for a
+later retry and dead-letter the rest (licence_service.messaging.failures).
+
+Delivery is at least once. A message is acknowledged only once its handler has committed, or once
+its failure is recorded in the database; a worker that dies before either leaves it unacknowledged,
+and the broker hands it out again (RabbitMQ when the connection drops, Redis after the visibility
+timeout). Handlers are idempotent, so the duplicates this allows change nothing.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from kombu import Connection, Message, Producer
-from sqlalchemy.exc import OperationalError
+from kombu import Connection, Message
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from licence_service.messaging.broker import connect
+from licence_service.messaging import failures
+from licence_service.messaging.broker import DEFAULT_VISIBILITY_TIMEOUT, connect_until_ready
 from licence_service.messaging.envelope import Event
-from licence_service.messaging.names import STAGE_BINDINGS, dead_letter_exchange, dead_letter_queue, stage_queues
+from licence_service.messaging.names import STAGE_BINDINGS, stage_queues
 from licence_service.registers.citizens import RegisterUnavailable
+from licence_service.store import models
+from licence_service.store.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from licence_service.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
-RETRYABLE: tuple[type[BaseException], ...] = (RegisterUnavailable, OperationalError, ConnectionError, TimeoutError)
+# Technical failures that may pass: a register's 5xx or timeout, the database unreachable or locked.
+RETRYABLE: tuple[type[BaseException], ...] = (
+    RegisterUnavailable, OperationalError, ConnectionError, TimeoutError,
+)
+
+# How many unacknowledged messages a worker may hold. The stages that wait on outside registers or
+# write the national register take one at a time, so a second worker of that stage gets the next
+# message instead of it waiting behind a slow one; the quick database-only stages take a few.
+STAGE_PREFETCH: dict[str, int] = {"checks": 1, "fee": 10, "conversion": 10, "issuance": 1, "portal_sync": 20}
+
+# While the database cannot even record a failure, the stage pauses (it could do nothing anyway).
+DB_PAUSE_START, DB_PAUSE_MAX = 1.0, 30.0
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, RETRYABLE):
+        return True
+    # A connection lost mid-statement surfaces as a DBAPIError flagged as an invalidated connection.
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _failed_attempts(message: Message) -> int:
+    try:
+        return max(0, int((message.headers or {}).get("x-attempts") or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
 @dataclass
 class StageWorker:
     stage: str
     handle: Callable[[Event], Any]
-    prefetch: int = 10
-    # Called whenever the queue has been quiet for `idle_seconds` (e.g. portal-sync retries).
+    prefetch: int | None = None
+    # Called whenever `idle_seconds` have passed since the last call, busy or not (e.g. portal-sync
+    # retries).
     on_idle: Callable[[], Any] | None = None
     idle_seconds: float = 1.0
+    # Where failures are recorded; configure() fills these from the process's services.
+    uow_factory: Callable[[], UnitOfWork] | None = None
+    retry: failures.RetryPolicy = field(default_factory=failures.RetryPolicy)
+    visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT
+    # How often this worker asks Redis to hand out again messages overdue in the unacked set.
+    restore_seconds: float = 5.0
+    now: Callable[[], dt.datetime] = models.utcnow
+    _db_pause: float = field(default=0.0, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
-    def process(self, body: Any, message: Message, producer: Producer) -> None:
-        attempts = int((message.headers or {}).get("x-attempts", 0)) + 1
+    def __post_init__(self) -> None:
+        if self.prefetch is None:
+            self.prefetch = STAGE_PREFETCH.get(self.stage, 1)
+
+    def configure(self, services: Services) -> StageWorker:
+        settings = services.settings
+        self.uow_factory = services.uow
+        self.retry = failures.RetryPolicy.from_settings(settings)
+        self.visibility_timeout = settings.broker_visibility_timeout_seconds
+        # An overdue message comes back within a fraction of the visibility timeout.
+        self.restore_seconds = max(1.0, min(self.restore_seconds, settings.broker_visibility_timeout_seconds / 4))
+        return self
+
+    # -- one message --------------------------------------------------------------------------------
+
+    def process(self, body: Any, message: Message) -> None:
+        attempt = _failed_attempts(message) + 1
         try:
             event = Event.from_dict(body if isinstance(body, dict) else {})
         except ValueError as exc:
-            self._dead_letter(producer, body, message, f"malformed event: {exc}", attempts)
+            self._failed(body, message, f"malformed event: {exc}", attempt, retryable=False)
             return
         try:
             self.handle(event)
-        except RETRYABLE as exc:
-            if attempts >= MAX_ATTEMPTS:
-                self._dead_letter(producer, body, message, _describe(exc), attempts)
-            else:
-                log.warning("%s: retryable error on %s (attempt %d): %s", self.stage, event.application_id,
-                            attempts, exc)
-                producer.publish(body, exchange=message.delivery_info.get("exchange", ""),
-                                 routing_key=message.delivery_info.get("routing_key"), serializer="json",
-                                 delivery_mode=2, headers={**(message.headers or {}), "x-attempts": attempts})
-                message.ack()
-            return
         except Exception as exc:
-            log.exception("%s: failed on %s", self.stage, event.application_id)
-            self._dead_letter(producer, body, message, _describe(exc), attempts)
+            retryable = is_retryable(exc)
+            if retryable:
+                log.warning("%s: attempt %d on %s failed: %s", self.stage, attempt, event.application_id, exc)
+            else:
+                log.exception("%s: failed on %s", self.stage, event.application_id)
+            self._failed(body, message, describe(exc), attempt, retryable=retryable)
             return
         message.ack()
+        self._db_pause = 0.0
 
-    def _dead_letter(self, producer: Producer, body: Any, message: Message, error: str, attempts: int) -> None:
-        producer.publish(
-            {"stage": self.stage, "error": error, "attempts": attempts, "body": body,
-             "routing_key": message.delivery_info.get("routing_key")},
-            exchange=dead_letter_exchange, routing_key=dead_letter_queue().routing_key,
-            declare=[dead_letter_queue()], serializer="json", delivery_mode=2,
-        )
+    def on_decode_error(self, message: Message, exc: Exception) -> None:
+        """A body that is not JSON can never be handled: straight to the dead letters."""
+        raw = message.body.decode("utf-8", "replace") if isinstance(message.body, bytes) else str(message.body)
+        self._failed({"undecodable": raw[:10_000], "content_type": message.content_type},
+                     message, f"undecodable message: {describe(exc)}", 1, retryable=False)
+
+    def _failed(self, body: Any, message: Message, error: str, attempt: int, *, retryable: bool) -> None:
+        assert self.uow_factory is not None  # run() refuses to start without it
+        try:
+            if retryable and not self.retry.gives_up_after(attempt):
+                delay = self.retry.delay(attempt)
+                failures.schedule_retry(self.uow_factory, stage=self.stage, body=body, failed_attempts=attempt,
+                                        error=error, due_at=self.now() + delay)
+                log.info("%s: retry %d parked for %.1f s", self.stage, attempt + 1, delay.total_seconds())
+            else:
+                letter = failures.dead_letter(self.uow_factory, stage=self.stage, body=body,
+                                              failed_attempts=attempt, error=error)
+                log.error("%s: dead letter %d after %d attempt(s): %s", self.stage, letter, attempt,
+                          error.splitlines()[0] if error else "")
+        except Exception:
+            # The failure cannot be recorded (the database is down too): the message goes back to the
+            # queue unacknowledged and uncounted, and the stage waits a little before the next one.
+            log.exception("%s: cannot record the failure; returning the message to the queue", self.stage)
+            message.requeue()
+            self._db_pause = min(DB_PAUSE_MAX, max(DB_PAUSE_START, self._db_pause * 2))
+            self._stop.wait(self._db_pause)
+            return
         message.ack()
-        log.error("%s: dead-lettered after %d attempt(s): %s", self.stage, attempts, error.splitlines()[0])
+        self._db_pause = 0.0
+
+    # -- the process's loop -------------------------------------------------------------------------
 
     def run(self, broker_url: str, stop: threading.Event | None = None) -> None:
-        stop = stop or threading.Event()
-        if stop is not None and threading.current_thread() is threading.main_thread():
-            # SIGTERM finishes the message in hand, then stops; unacked messages return to the queue.
+        if self.uow_factory is None:
+            raise RuntimeError(f"{self.stage}: configure() the worker first; it has nowhere to record failures")
+        if stop is not None:
+            self._stop = stop
+        stop = self._stop
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM: finish the message in hand, then stop; closing the channel returns any message
+            # taken but not started to its queue.
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             signal.signal(signal.SIGINT, lambda *_: stop.set())
         while not stop.is_set():
+            conn = connect_until_ready(broker_url, stop, name=self.stage, visibility_timeout=self.visibility_timeout)
+            if conn is None:
+                break
             try:
-                with connect(broker_url) as conn:
-                    conn.ensure_connection(max_retries=None, interval_start=0.5, interval_step=1, interval_max=5)
+                with conn:
                     self._consume(conn, stop)
             except Exception:
                 log.exception("%s: connection lost; reconnecting", self.stage)
                 stop.wait(1.0)
 
     def _consume(self, conn: Connection, stop: threading.Event) -> None:
-        producer = Producer(conn.channel())
-        queues = stage_queues(self.stage)
-        with conn.Consumer(queues, accept=["json"], prefetch_count=self.prefetch,
-                           callbacks=[lambda body, msg: self.process(body, msg, producer)]):
-            log.info("%s: consuming %s", self.stage, STAGE_BINDINGS[self.stage][0])
-            last_idle = time.monotonic()
+        channel = conn.default_channel
+        with conn.Consumer(stage_queues(self.stage), accept=["json"], prefetch_count=self.prefetch,
+                           callbacks=[self.process], on_decode_error=self.on_decode_error):
+            log.info("%s: consuming %s (prefetch %d)", self.stage, STAGE_BINDINGS[self.stage][0], self.prefetch)
+            last_idle = last_restore = time.monotonic()
             while not stop.is_set():
                 try:
-                    conn.drain_events(timeout=self.idle_seconds)
+                    conn.drain_events(timeout=min(self.idle_seconds, 1.0))
                 except TimeoutError:
                     pass
+                now = time.monotonic()
+                if now - last_restore >= self.restore_seconds:
+                    last_restore = now
+                    restore_overdue(channel)
                 # Periodic work runs on time even when the queue is never quiet.
-                if self.on_idle is not None and time.monotonic() - last_idle >= self.idle_seconds:
-                    last_idle = time.monotonic()
-                    self.on_idle()
+                if self.on_idle is not None and now - last_idle >= self.idle_seconds:
+                    last_idle = now
+                    try:
+                        self.on_idle()
+                    except Exception:
+                        # Its own work failed (e.g. the database is down); consuming goes on.
+                        log.exception("%s: periodic work failed", self.stage)
 
 
-def _describe(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+def restore_overdue(channel: Any) -> None:
+    """Redis: hand out again every message left unacknowledged past the visibility timeout (its
+    worker died). kombu does this only on a consumer's empty polls, which a busy queue never has.
+    Any consumer may restore any queue's messages; a mutex in Redis lets one scan at a time."""
+    qos = getattr(channel, "qos", None)
+    restore = getattr(qos, "restore_visible", None)
+    if restore is None:  # AMQP: the broker itself requeues a dead consumer's messages
+        return
+    restore(num=getattr(channel, "unacked_restore_limit", None), interval=1)

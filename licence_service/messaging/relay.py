@@ -1,23 +1,39 @@
-"""The outbox relay: publishes committed outbox rows to the broker, then marks them sent.
+"""The outbox relay: publishes committed outbox rows to the broker, then marks them sent; and publishes
+parked retries (licence_service.messaging.failures) to their stage's queue once they are due.
 
-A crash between publishing and marking re-publishes those rows on restart; handlers are idempotent,
-so that duplicate is harmless, while an event is never lost.
+Rows are read in one short transaction, published with no transaction open (SQLite's write lock is
+not held while a broker is slow or down), then marked sent in a second. While the broker is down
+nothing is marked, so every row waits and goes out once it is back, in order. Only a crash between
+publishing and marking re-publishes rows; the handlers are idempotent, so that duplicate is harmless,
+while an event is never lost. Run one relay: two would publish the same rows twice.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 from kombu import Connection, Producer
+from kombu.exceptions import OperationalError as BrokerError
+from kombu.transport.virtual.base import UndeliverableWarning
 
-from licence_service.messaging.names import all_queues, events_exchange
+from licence_service.messaging import failures
+from licence_service.messaging.broker import connect_until_ready
+from licence_service.messaging.names import all_queues, events_exchange, queue_name
 from licence_service.store import models
 from licence_service.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
+# Re-declared this often too: a Redis restarted empty has forgotten the exchange's bindings, and a
+# publish to an exchange without bindings is dropped.
+DECLARE_EVERY_SECONDS = 5.0
+PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 
 
 def declare_topology(conn: Connection) -> None:
@@ -27,44 +43,106 @@ def declare_topology(conn: Connection) -> None:
         queue.bind(channel).declare()
 
 
-def relay_once(uow_factory: type[UnitOfWork] | object, producer: Producer) -> int:
-    """Publish one batch of unsent rows; return how many were published."""
-    with uow_factory() as uow:  # type: ignore[operator]
-        rows = uow.outbox.unsent(BATCH)
-        if not rows:
-            return 0
-        for row in rows:
-            producer.publish(
-                row.payload,
-                exchange=events_exchange,
-                routing_key=row.routing_key,
-                serializer="json",
-                delivery_mode=2,
-                headers={"event_id": row.event_id},
-                retry=True,
-                retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
-            )
-        uow.outbox.mark_sent([r.id for r in rows], models.utcnow())
-        uow.commit()
-        return len(rows)
+class Publisher:
+    """Publishes to the events exchange, re-declaring the topology first when the broker has lost it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.producer = Producer(conn.default_channel)
+        self.declared_at = 0.0
+
+    def declare(self) -> None:
+        declare_topology(self.conn)
+        self.declared_at = time.monotonic()
+
+    def maybe_declare(self) -> None:
+        if time.monotonic() - self.declared_at >= DECLARE_EVERY_SECONDS:
+            self.declare()
+
+    def event(self, payload: Any, routing_key: str, event_id: str) -> None:
+        self._publish(payload, exchange=events_exchange, routing_key=routing_key, headers={"event_id": event_id})
+
+    def to_queue(self, body: Any, queue: str, headers: dict[str, Any]) -> None:
+        # The default exchange delivers straight to the named queue: a retry goes to the one stage
+        # that failed, not to every queue bound to its routing key.
+        self._publish(body, exchange="", routing_key=queue, headers=headers)
+
+    def _publish(self, body: Any, **kwargs: Any) -> None:
+        for attempt in (1, 2):
+            with warnings.catch_warnings():
+                # kombu's virtual transports only warn when no queue is bound to the routing key, and
+                # drop the message: treat that as the error it is here.
+                warnings.simplefilter("error", UndeliverableWarning)
+                try:
+                    self.producer.publish(body, serializer="json", delivery_mode=2, retry=True,
+                                          retry_policy=PUBLISH_RETRY, **kwargs)
+                    return
+                except UndeliverableWarning:
+                    if attempt == 2:
+                        raise
+                    log.warning("relay: the broker lost the bindings; declaring them again")
+                    self.declare()
 
 
-def run_relay(uow_factory: object, broker_url: str, *, poll_seconds: float = 0.2,
+def relay_once(uow_factory: Callable[[], UnitOfWork], publisher: Publisher) -> int:
+    """Publish one batch of unsent outbox rows; return how many were published."""
+    with uow_factory() as uow:
+        rows = [(r.id, r.event_id, r.routing_key, r.payload) for r in uow.outbox.unsent(BATCH)]
+    if not rows:
+        return 0
+    publisher.maybe_declare()
+    published: list[int] = []
+    try:
+        for row_id, event_id, routing_key, payload in rows:
+            publisher.event(payload, routing_key, event_id)
+            published.append(row_id)
+    finally:
+        # Even when the broker fails mid-batch, what did go out is marked, so it is not sent again.
+        if published:
+            with uow_factory() as uow:
+                uow.outbox.mark_sent(published, models.utcnow())
+                uow.commit()
+    return len(published)
+
+
+def release_due_retries(uow_factory: Callable[[], UnitOfWork], publisher: Publisher) -> int:
+    """Publish every parked retry that is due to its stage's queue; return how many."""
+    due = failures.due_retries(uow_factory, models.utcnow(), BATCH)
+    if not due:
+        return 0
+    published: list[int] = []
+    try:
+        for retry in due:
+            publisher.to_queue(retry.body, queue_name(retry.stage), {"x-attempts": retry.attempts})
+            published.append(retry.id)
+    finally:
+        if published:
+            failures.forget_retries(uow_factory, published)
+    return len(published)
+
+
+def run_relay(uow_factory: Callable[[], UnitOfWork], broker_url: str, *, poll_seconds: float = 0.2,
               stop: threading.Event | None = None) -> None:
-    from licence_service.messaging.broker import connect
-
     stop = stop or threading.Event()
     while not stop.is_set():
+        conn = connect_until_ready(broker_url, stop, name="relay")
+        if conn is None:
+            return
         try:
-            with connect(broker_url) as conn:
-                conn.ensure_connection(max_retries=None, interval_start=0.5, interval_step=1, interval_max=5)
-                declare_topology(conn)
-                producer = Producer(conn.default_channel)
-                log.info("relay: publishing outbox to %s", conn.as_uri())
+            with conn:
+                publisher = Publisher(conn)
+                publisher.declare()
+                log.info("relay: publishing the outbox to %s", conn.as_uri())
                 while not stop.is_set():
-                    if relay_once(uow_factory, producer) < BATCH:
+                    sent = relay_once(uow_factory, publisher)
+                    released = release_due_retries(uow_factory, publisher)
+                    if sent < BATCH and released < BATCH:
                         stop.wait(poll_seconds)
+        except (BrokerError, ConnectionError, OSError) as exc:
+            # Broker down: the unsent rows stay unsent; reconnect and catch up.
+            log.warning("relay: broker unavailable (%s: %s); reconnecting", type(exc).__name__, exc)
+            stop.wait(1.0)
         except Exception:
-            # Broker or database down: keep the rows, wait, reconnect, catch up.
+            # The database, most likely: nothing was marked that was not published; try again.
             log.exception("relay: error; retrying in 1 s")
             stop.wait(1.0)

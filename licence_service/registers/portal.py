@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +65,22 @@ class SyncResult:
 
 
 class PortalClient:
+    """Sends one signed DongBoHoSoMC call and classifies the answer: acknowledged, worth retrying
+    (5xx, 429, network error), or refused for good (any other answer)."""
+
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
         self.settings = settings
-        self.http = session or requests.Session()
+        self._session = session
+        # A portal_sync worker sends from several threads; requests' Session is not thread-safe.
+        self._local = threading.local()
+
+    @property
+    def http(self) -> requests.Session:
+        if self._session is not None:
+            return self._session
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
 
     @property
     def configured(self) -> bool:

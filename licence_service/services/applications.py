@@ -15,6 +15,7 @@ from licence_service.domain.model import FINAL_STATUSES
 from licence_service.domain.regime import regime_for
 from licence_service.messaging.envelope import Event
 from licence_service.messaging.names import RoutingKeys
+from licence_service.services.photos import keep_photo
 from licence_service.services.transitions import InvalidTransition, change_status, emit
 from licence_service.store import models
 
@@ -57,11 +58,17 @@ def submit(uow_factory: Any, data: dict[str, Any], raw_body: Any, *, client_id: 
         if existing is not None:
             return _same_or_conflict(existing, fingerprint)
         application = _new_application(data, fingerprint)
-        uow.applications.add(application)
-        change_status(uow, application, "received", actor=client_id, note="submitted via portal",
-                      correlation_id=correlation_id, at=application.created_at)
-        emit(uow, Event(type=RoutingKeys.RECEIVED, application_id=application.id, correlation_id=correlation_id))
+        # The insert is flushed inside change_status (for the sync seq), so on PostgreSQL a
+        # concurrent submission of the same dossier fails there, not only at commit.
         try:
+            uow.applications.add(application)
+            change_status(uow, application, "received", actor=client_id, note="submitted via portal",
+                          correlation_id=correlation_id, at=application.created_at)
+            emit(uow, Event(type=RoutingKeys.RECEIVED, application_id=application.id,
+                            correlation_id=correlation_id))
+            if data.get("photo"):
+                # Kept once, by the hash the application refers to; purged after it settles.
+                keep_photo(uow, data["photo"]["content_type"], data["photo"]["data"])
             uow.commit()
         except IntegrityError:
             # A concurrent identical submission won the race for the unique dossier id.
@@ -70,8 +77,9 @@ def submit(uow_factory: Any, data: dict[str, Any], raw_body: Any, *, client_id: 
             return SubmitResult(application, created=True)
     with uow_factory() as uow:
         existing = uow.applications.get_by_dossier(data["portal_dossier_id"])
-        if existing is None:  # pragma: no cover - the integrity error had another cause
-            raise
+        if existing is None:
+            # The integrity error had another cause than the dossier race: a real fault.
+            raise RuntimeError(f"could not store dossier {data['portal_dossier_id']}: integrity error")
         return _same_or_conflict(existing, fingerprint)
 
 
@@ -149,6 +157,16 @@ class PaymentResult:
 def pay(uow_factory: Any, application_id: str, data: dict[str, Any], *, client_id: str,
         correlation_id: str | None = None) -> PaymentResult:
     """Record a fee payment (R-FEE: the full fee, once) and move the application to processing."""
+    try:
+        return _record_payment(uow_factory, application_id, data, client_id, correlation_id)
+    except IntegrityError:
+        # The same transaction id raced in concurrently (a retry, or a mix-up between two
+        # applications): the unique index kept one. Answer as if this request came second.
+        return _record_payment(uow_factory, application_id, data, client_id, correlation_id)
+
+
+def _record_payment(uow_factory: Any, application_id: str, data: dict[str, Any], client_id: str,
+                    correlation_id: str | None) -> PaymentResult:
     with uow_factory() as uow:
         application = uow.applications.get(application_id, for_update=True)
         if application is None:
@@ -182,12 +200,7 @@ def pay(uow_factory: Any, application_id: str, data: dict[str, Any], *, client_i
         change_status(uow, application, "processing", actor=client_id,
                       note=f"fee paid, transaction {data['transaction_id']}", correlation_id=correlation_id)
         emit(uow, Event(type=RoutingKeys.PAID, application_id=application.id, correlation_id=correlation_id))
-        try:
-            uow.commit()
-        except IntegrityError:
-            # The same transaction id raced in from a concurrent retry: that one recorded it.
-            uow.rollback()
-            return PaymentResult(uow.applications.get(application_id), created=False)
+        uow.commit()
         return PaymentResult(application, created=True)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from licence_service.config import Settings
-from licence_service.domain import calendar, eligibility, fees, permit, renewal
+from licence_service.domain import eligibility, fees, permit, renewal
 from licence_service.domain.health import HealthPolicy
 from licence_service.domain.model import OPEN_STATUSES, HealthCertificate, LicenceClass, Person
 from licence_service.domain.model import Licence as DomainLicence
@@ -27,6 +27,7 @@ from licence_service.domain.regime import local_date
 from licence_service.messaging.envelope import Event
 from licence_service.messaging.names import RoutingKeys
 from licence_service.registers.citizens import HealthCertificateRegister, PopulationRegister
+from licence_service.services.acceptance import accept
 from licence_service.services.transitions import change_status, emit
 from licence_service.store import models
 from licence_service.store.unit_of_work import UnitOfWork
@@ -65,11 +66,14 @@ def _apply(ctx: StageContext, handler: str, event: Event, expected: frozenset[st
 
     Returns True when it did the work, False when it returned early (duplicate or moved on)."""
     with ctx.uow_factory() as uow:
-        if uow.processed.seen(event.event_id, handler):
-            return False
         application = uow.applications.get(event.application_id, for_update=True)
         if application is None:
             raise NonRetryable(f"no application {event.application_id}")
+        # Asked only once the application's row lock is held: on PostgreSQL a second worker given
+        # the same event (redelivered while the first was still on it) waits for the lock above,
+        # then sees the first one's record here instead of failing on its primary key.
+        if uow.processed.seen(event.event_id, handler):
+            return False
         if application.status not in expected:
             log.info("%s: application %s is %s; nothing to do", handler, application.id, application.status)
             uow.processed.record(event.event_id, handler)
@@ -122,6 +126,12 @@ def checks(ctx: StageContext, event: Event) -> bool:
     )
 
     def work(uow: UnitOfWork, application: models.Application) -> None:
+        # R-ELIG-5 across applications: two checks of different applications for one licence each
+        # lock only their own application row, so on PostgreSQL both could see the other still
+        # "received" and both pass. Locking the licence's register row first serialises them: the
+        # second waits here until the first has committed its verdict, then sees it as open.
+        # (SQLite's BEGIN IMMEDIATE already serialises every writer.)
+        uow.register.lock_licence(application.licence_number)
         row = uow.register.licence(application.licence_number)
         facts = eligibility.ApplicationFacts(
             procedure=application.procedure,
@@ -138,7 +148,8 @@ def checks(ctx: StageContext, event: Event) -> bool:
             licence=domain_licence(row) if row else None,
             population_record=population_record,
             health_certificate=certificate,
-            # R-ELIG-5: the transaction (BEGIN IMMEDIATE / row lock) makes this check race-free.
+            # R-ELIG-5: race-free under the licence lock above. Other "received" applications do
+            # not count: they have not passed the checks yet, and whichever is checked first wins.
             open_application_exists=uow.applications.open_for_licence(
                 application.licence_number, OPEN_STATUSES - {"received"}, exclude_id=application.id),
             policy=ctx.policy,
@@ -149,18 +160,13 @@ def checks(ctx: StageContext, event: Event) -> bool:
             change_status(uow, application, "refused", actor="checks", note=note,
                           event_id=event.event_id, correlation_id=event.correlation_id)
         elif verdict.outcome == "review":
+            # Kept for the officer's decision: a refusal then gives these reasons (R-ELIG-6).
+            application.details = {**application.details, "review_reasons": list(verdict.reasons)}
             change_status(uow, application, "needs_supplement", actor="checks", note=note,
                           event_id=event.event_id, correlation_id=event.correlation_id)
         else:
-            now = ctx.now()
-            application.accepted_at = now
-            # R-TIME: NgayHenTra = acceptance date + 5 working days on the VN calendar.
-            application.appointment_date = calendar.appointment_date(
-                local_date(now), ctx.settings.processing_working_days)
-            change_status(uow, application, "accepted", actor="checks", note=note,
-                          event_id=event.event_id, correlation_id=event.correlation_id)
-            emit(uow, Event(type=RoutingKeys.ACCEPTED, application_id=application.id,
-                            correlation_id=event.correlation_id))
+            accept(uow, application, now=ctx.now(), working_days=ctx.settings.processing_working_days,
+                   actor="checks", note=note, event_id=event.event_id, correlation_id=event.correlation_id)
 
     return _apply(ctx, "checks", event, frozenset({"received"}), work)
 

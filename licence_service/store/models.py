@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -89,7 +90,8 @@ class Application(Base):
     licence_number: Mapped[str] = mapped_column(String(12), index=True)
     applicant: Mapped[dict[str, Any]] = mapped_column(JSON)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)  # requested classes, health cert, delivery
-    photo_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The key of the photo in `photos` (indexed: the photo purge looks applications up by it).
+    photo_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     fee_amount: Mapped[int | None] = mapped_column(Integer)
     fee_currency: Mapped[str] = mapped_column(String(3), default="VND")
     fee_paid: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -170,10 +172,17 @@ class PortalSyncItem(Base):
     application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     portal_status: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed | skipped
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The retry horizon (PORTAL.md §2: at least 24 hours) counts from the first attempt, not from
+    # creation: an item may wait behind an earlier one of its application for a long time.
+    first_attempt_at: Mapped[dt.datetime | None] = mapped_column(TZDateTime())
+    # A worker's lease on this (its application's next) call while sending it: no other worker
+    # sends it, or anything after it, until the lease is released or has expired.
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(TZDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(TZDateTime())
 
@@ -294,3 +303,75 @@ class LicenceHistory(Base):
     at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
     source: Mapped[str] = mapped_column(String(64))  # e.g. "legacy-import:<file>" or "application:<id>"
     change: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# --------------------------------------------------------------------------------------------------
+# Delivery guarantees (licence_service.messaging): parked retries, dead letters, sweeper re-drives.
+# The database keeps them rather than the broker, so they survive a broker that loses its data and
+# work the same on Redis and RabbitMQ.
+
+
+class ScheduledRetry(Base):
+    """A message whose handler failed with a retryable error, waiting out its backoff; the relay
+    publishes it again to its stage's queue when due. The stage's other messages go on meanwhile."""
+
+    __tablename__ = "scheduled_retries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    application_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(36))
+    body: Mapped[Any] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer)  # failed attempts so far
+    due_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class DeadLetter(Base):
+    """A message given up on (retry limit reached, or a non-retryable error), with its error, for an
+    operator to list and replay (`flask dlq`). Replaying keeps the row, marked `replayed_at`."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    application_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(36))
+    body: Mapped[Any] = mapped_column(JSON)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(TZDateTime())
+
+
+class StuckRedrive(Base):
+    """The sweeper's last re-drive of a stuck application, so it re-drives at most once per grace
+    period however often it runs."""
+
+    __tablename__ = "stuck_redrives"
+
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    routing_key: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(36))
+    redrives: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[dt.datetime] = mapped_column(TZDateTime())
+
+
+# --------------------------------------------------------------------------------------------------
+# Personal data kept only as long as needed (decree 13/2023/NĐ-CP; SECURITY.md)
+
+
+class Photo(Base):
+    """A submitted photo, stored once however many applications carry it (content-addressed: the key
+    is the SHA-256 of its bytes, which applications.photo_sha256 refers to). `purge_after` is set
+    once every application carrying it is settled, and `flask photos purge` deletes it then."""
+
+    __tablename__ = "photos"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    content: Mapped[bytes] = mapped_column("bytes", LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
+    purge_after: Mapped[dt.datetime | None] = mapped_column(TZDateTime(), index=True)

@@ -59,25 +59,7 @@ class ApplicationRepository:
     def add_sync_item(self, item: models.PortalSyncItem) -> None:
         self.session.add(item)
 
-    def pending_sync_items(self, application_id: str) -> Sequence[models.PortalSyncItem]:
-        stmt = (
-            select(models.PortalSyncItem)
-            .where(
-                models.PortalSyncItem.application_id == application_id,
-                models.PortalSyncItem.state == "pending",
-            )
-            .order_by(models.PortalSyncItem.seq)
-        )
-        return self.session.scalars(stmt).all()
-
-    def applications_with_due_sync(self, now: dt.datetime, limit: int = 100) -> Sequence[str]:
-        stmt = (
-            select(models.PortalSyncItem.application_id)
-            .where(models.PortalSyncItem.state == "pending", models.PortalSyncItem.next_attempt_at <= now)
-            .group_by(models.PortalSyncItem.application_id)
-            .limit(limit)
-        )
-        return self.session.scalars(stmt).all()
+    # Sending them, in order and under a lease: store.portal_sync_items.PortalSyncRepository.
 
 
 class RegisterRepository:
@@ -88,6 +70,16 @@ class RegisterRepository:
 
     def licence(self, number: str) -> models.Licence | None:
         return self.session.get(models.Licence, number)
+
+    def lock_licence(self, number: str) -> bool:
+        """Hold the licence's row lock until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
+        BEGIN IMMEDIATE already holds the database's write lock). False when there is no such
+        licence, so nothing to lock.
+
+        Only the key column is selected: the Licence entity eager-joins its holder with an outer
+        join, which PostgreSQL refuses to lock."""
+        stmt = select(models.Licence.number).where(models.Licence.number == number).with_for_update()
+        return self.session.scalar(stmt) is not None
 
     def person_by_citizen_id(self, citizen_id: str) -> models.Person | None:
         stmt = select(models.Person).where(models.Person.citizen_id == citizen_id)

@@ -6,7 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from licence_service.store import repositories
+from licence_service.store import deliveries, portal_sync_items, repositories
 
 
 class UnitOfWork:
@@ -24,6 +24,8 @@ class UnitOfWork:
         self.outbox = repositories.OutboxRepository(self.session)
         self.processed = repositories.ProcessedEventRepository(self.session)
         self.sandbox = repositories.SandboxRepository(self.session)
+        self.portal_sync = portal_sync_items.PortalSyncRepository(self.session)
+        self.deliveries = deliveries.DeliveryRepository(self.session)
         return self
 
     def __exit__(

@@ -27,9 +27,10 @@ PORTAL_SECRET = "portal-sync-secret"
 
 
 @pytest.fixture
-def e2e(tmp_path: Path, any_database_url: str, redis_url: str,
+def e2e(tmp_path: Path, any_database_url: str, redis_url: str, broker_env: dict[str, str],
         portal_stand_in: PortalStandIn) -> Iterator[dict[str, Any]]:
-    env = {"DATABASE_URL": any_database_url, "REDIS_URL": redis_url, "VAR_DIR": str(tmp_path / "var"),
+    # broker_env (tests/e2e/conftest.py): the bundled Redis, and RabbitMQ when the CI provides one.
+    env = {"DATABASE_URL": any_database_url, **broker_env, "VAR_DIR": str(tmp_path / "var"),
            "TOKEN_SECRET": TOKEN_SECRET, "PORTAL_SYNC_URL": portal_stand_in.url,
            "PORTAL_SYNC_TOKEN": PORTAL_TOKEN, "PORTAL_SYNC_SECRET": PORTAL_SECRET, "RELAY_POLL_SECONDS": "0.05"}
     settings = make_settings(tmp_path, any_database_url, redis_url)

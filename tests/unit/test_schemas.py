@@ -35,7 +35,7 @@ def test_every_application_body_in_the_pact_that_should_be_accepted_loads():
 
 def test_loaded_values_are_typed():
     data = load(application_body())
-    assert data["received_at"] == dt.datetime(2026, 11, 27, 2, 15, tzinfo=dt.timezone.utc)
+    assert data["received_at"] == dt.datetime(2026, 11, 27, 2, 15, tzinfo=dt.UTC)
     assert data["applicant"]["date_of_birth"] == dt.date(1989, 5, 17)
     assert data["channel"] == "online" and data["force_majeure"] is False
 

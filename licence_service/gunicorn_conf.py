@@ -1,0 +1,24 @@
+"""gunicorn's settings for the web process (Procfile: `gunicorn --config python:licence_service.gunicorn_conf`).
+
+Every log line of the web process — gunicorn's own and the app's, its access line per request
+included — is a JSON object like the workers' (licence_service.logs), with personal data masked
+(decree 13/2023/NĐ-CP). gunicorn's access log is off: the app writes one line per /api/ request
+itself, masked, with the client id and correlation id gunicorn cannot know.
+"""
+
+from __future__ import annotations
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "licence_service.logs.JsonFormatter", "process": "web"}},
+    "filters": {"personal_data": {"()": "licence_service.logs.PersonalDataFilter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json",
+                            "filters": ["personal_data"]}},
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        "alembic": {"level": "WARNING"},  # imported with the CLI commands; its set-up lines are noise here
+    },
+}

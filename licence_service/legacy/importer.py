@@ -1,0 +1,252 @@
+"""`import_legacy`: Hà Nội's legacy export into the national register (issue 5).
+
+The import runs in two passes over the file:
+
+1. `scan.py` reads it as bytes: every line must be UTF-8 and the header must name every column,
+   or the import stops with `MalformedFileError` before anything is written (not even the reject
+   report). It also finds the licences whose rows are scattered through the file.
+2. `pipeline.py` parses and groups the rows into licences, in a child process for large files, and
+   hands them over in batches; `register.py` writes each batch in its own transaction while the
+   next one is being read.
+
+Memory stays flat: a batch of licences at a time, scattered licences set aside in an on-disk
+staging table (an external sort), fixed-size Bloom filters instead of growing sets. Batches are
+committed as they go, so a crash midway leaves the licences of earlier batches imported; since the
+import is idempotent, running it again completes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+
+from licence_service.legacy.grouping import Reject
+from licence_service.legacy.pipeline import BATCH_SIZE, Batch, run_reader
+from licence_service.legacy.progress import Progress
+from licence_service.legacy.register import HELD_REASON, RegisterWriter
+
+__all__ = ["HELD_REASON", "ImportSummary", "import_legacy", "reject_report_path"]
+
+# Files at least this big are read in a child process, in parallel with the writing; below it
+# starting the process costs more than it saves.
+PARALLEL_FROM_BYTES = 16 * 1024 * 1024
+# A transaction spans batches for up to this long. Every commit rewrites the index pages its
+# batch touched, and licence numbers, citizen IDs and card serials arrive in no useful order, so
+# each batch touches most of them: committing per batch made the commits alone cost half the
+# import. Longer would be faster still but would keep the application's writers waiting longer
+# (on SQLite they queue behind the import, up to their 30 s busy timeout).
+COMMIT_SECONDS = 5.0
+# The SQLite page cache of the importing connection, in KiB: index pages of the register stay in
+# memory across batches. Restored afterwards, since the connection returns to a shared pool.
+_SQLITE_CACHE_KIB = 64 * 1024
+
+
+@dataclass
+class ImportSummary:
+    file: str
+    source: str
+    dry_run: bool
+    rows_read: int = 0
+    rows_imported: int = 0  # rows of licences created, updated or found unchanged
+    rows_rejected: int = 0
+    rows_held: int = 0  # rows of licences not updated because an application is open
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    licences_created: int = 0
+    licences_updated: int = 0
+    licences_unchanged: int = 0
+    licences_held: int = 0
+    licences_kept_renewed: int = 0
+    held_licences: list[str] = field(default_factory=list)  # the first few, for the message
+    classes_created: int = 0
+    classes_updated: int = 0
+    classes_unchanged: int = 0
+    classes_kept: int = 0
+    year_only_birth_dates: int = 0
+    cmnd_only_people: int = 0
+    reject_report: str | None = None
+    seconds: float = 0.0
+
+    def render(self) -> str:
+        """The summary as the CLI prints it."""
+        rate = f" ({self.rows_read / self.seconds:,.0f} rows/s)" if self.seconds > 0 else ""
+        lines = [
+            f"legacy import of {self.file}" + (" — DRY RUN: nothing was written" if self.dry_run else ""),
+            f"  rows read         {self.rows_read:>10,}",
+            f"    imported        {self.rows_imported:>10,}",
+            f"    rejected        {self.rows_rejected:>10,}",
+            f"    held back       {self.rows_held:>10,}  (licence has an open application)",
+            f"  licences          created {self.licences_created:,}, updated {self.licences_updated:,}, "
+            f"unchanged {self.licences_unchanged:,}",
+            f"                    held (open application) {self.licences_held:,}, "
+            f"kept (renewed by this service since) {self.licences_kept_renewed:,}",
+            f"  classes           created {self.classes_created:,}, updated {self.classes_updated:,}, "
+            f"unchanged {self.classes_unchanged:,}, kept (no longer in the export) {self.classes_kept:,}",
+            f"  holders with a year-only date of birth (flagged): {self.year_only_birth_dates:,}",
+            f"  holders known only by their CMND: {self.cmnd_only_people:,}",
+        ]
+        if self.rejected_by_reason:
+            lines.append("  rejected rows by reason:")
+            width = max(len(code) for code in self.rejected_by_reason)
+            for code, n in sorted(self.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"    {code:<{width}}  {n:>10,}")
+        if self.held_licences:
+            more = ", ..." if self.licences_held > len(self.held_licences) else ""
+            lines.append(f"  held licences: {', '.join(self.held_licences)}{more}")
+        if self.reject_report:
+            lines.append(f"  reject report: {self.reject_report}")
+        lines.append(f"  took {self.seconds:,.1f} s{rate}")
+        return "\n".join(lines)
+
+
+def reject_report_path(path: Path) -> Path:
+    """The default report: next to the input, `<name>.rejects.csv`."""
+    return path.with_name(f"{path.stem}.rejects.csv")
+
+
+class _RejectReport:
+    """The reject report, written to a temporary name and moved into place only on success, so
+    a failed or refused import never leaves a half-written report that looks complete."""
+
+    HEADER = ("line", "licence_number", "reasons", "details")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+        self._file = self._partial.open("w", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        self._csv.writerow(self.HEADER)
+
+    def write(self, rejects: Iterable[Reject]) -> None:
+        for r in rejects:
+            self._csv.writerow((
+                r.line,
+                r.licence_number,
+                ";".join(code for code, _ in r.reasons),
+                "; ".join(f"{code}: {detail}" if detail else code for code, detail in r.reasons),
+            ))
+
+    def commit(self) -> None:
+        self._file.close()
+        os.replace(self._partial, self.path)
+
+    def abandon(self) -> None:
+        self._file.close()
+        self._partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _import_connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            yield conn
+            return
+        with conn.begin():
+            previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+            with conn.begin():
+                conn.exec_driver_sql(f"PRAGMA cache_size={int(previous)}")
+
+
+def import_legacy(
+    path: str | Path,
+    engine: Engine,
+    *,
+    dry_run: bool = False,
+    reject_report: str | Path | None = None,
+    source: str | None = None,
+    progress: Progress | None = None,
+    parallel: bool | None = None,
+    batch_size: int = BATCH_SIZE,
+    commit_seconds: float = COMMIT_SECONDS,
+) -> ImportSummary:
+    """Import a Hà Nội legacy export into the register behind ``engine``.
+
+    ``reject_report`` defaults to `<name>.rejects.csv` next to the file; ``source`` (recorded in
+    licence history) to `legacy-import:<file name>`. ``parallel`` reads the file in a child process
+    (default: for files of 16 MB or more). Raises `MalformedFileError` — with nothing written — for
+    a file that is not UTF-8 or lacks a column.
+    """
+    started = time.monotonic()
+    path = Path(path)
+    report_path = Path(reject_report) if reject_report is not None else reject_report_path(path)
+    summary = ImportSummary(file=str(path), source=source or f"legacy-import:{path.name}", dry_run=dry_run)
+    if parallel is None:
+        parallel = path.stat().st_size >= PARALLEL_FROM_BYTES
+    events = run_reader(path, parallel=parallel, batch_size=batch_size,
+                        on_scan=progress.scanning if progress is not None else None)
+    try:
+        # The first event comes after the scan: a malformed file raises here, before the report
+        # or the register is touched.
+        _, total_rows, _ = next(events)
+        report = _RejectReport(report_path)
+        try:
+            with _import_connection(engine) as conn:
+                writer = RegisterWriter(conn, source=summary.source, dry_run=dry_run)
+                try:
+                    reasons: Counter[str] = Counter()
+                    transaction, opened = None, 0.0
+                    for event in events:
+                        if event[0] == "done":
+                            summary.rows_read = event[1]
+                            break
+                        batch: Batch = event[1]
+                        if transaction is None:
+                            transaction, opened = conn.begin(), time.monotonic()
+                        rejected = batch.rejects + writer.apply(batch.records)
+                        if dry_run:
+                            transaction.rollback()  # it only read, but let go of any lock
+                            transaction = None
+                        elif time.monotonic() - opened >= commit_seconds:
+                            transaction.commit()
+                            transaction = None
+                        report.write(rejected)
+                        _count(summary, reasons, rejected)
+                        if progress is not None:
+                            progress.importing(batch.rows_read, max(total_rows, batch.rows_read))
+                    if transaction is not None:
+                        transaction.commit()
+                finally:
+                    writer.close()
+        except BaseException:
+            report.abandon()
+            raise
+        report.commit()
+    finally:
+        events.close()  # ends the reader (and its process) if we stopped early
+        if progress is not None:
+            progress.finish()
+    c = writer.counts
+    summary.rejected_by_reason = dict(reasons)
+    summary.rows_imported = c.rows_imported
+    summary.licences_created, summary.licences_updated = c.licences_created, c.licences_updated
+    summary.licences_unchanged, summary.licences_held = c.licences_unchanged, c.licences_held
+    summary.licences_kept_renewed, summary.held_licences = c.licences_kept_renewed, c.held_numbers
+    summary.classes_created, summary.classes_updated = c.classes_created, c.classes_updated
+    summary.classes_unchanged, summary.classes_kept = c.classes_unchanged, c.classes_kept
+    summary.year_only_birth_dates, summary.cmnd_only_people = c.year_only_birth_dates, c.cmnd_only_people
+    summary.reject_report = str(report_path)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _count(summary: ImportSummary, reasons: Counter[str], rejected: list[Reject]) -> None:
+    for r in rejected:
+        codes = {code for code, _ in r.reasons}
+        if codes == {HELD_REASON}:
+            summary.rows_held += 1
+            continue
+        summary.rows_rejected += 1
+        reasons.update(codes)

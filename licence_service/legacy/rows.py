@@ -1,0 +1,368 @@
+"""Reading the export: the header check, the streaming row reader and the per-row parser.
+
+A row becomes a `Staged` tuple — every field normalised (dates as ISO strings, so they sort and
+compare as text and cost nothing to stage) plus the row's problems. Rows are parsed one at a time;
+nothing here holds more than one row, except the small per-field caches (bounded).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from licence_service.domain.identifiers import citizen_id_problems
+from licence_service.legacy import normalise as nz
+
+__all__ = [
+    "COLUMNS",
+    "ExportReader",
+    "MalformedFileError",
+    "RowParser",
+    "Staged",
+    "decode_problems",
+    "encode_problems",
+]
+
+# NATIONAL-MODEL: the export's columns; order may vary and extra columns are ignored.
+COLUMNS: tuple[str, ...] = (
+    "SO_GPLX", "SO_PHOI", "HO_TEN", "NGAY_SINH", "GIOI_TINH", "SO_CCCD", "SO_CMND", "QUOC_TICH",
+    "NOI_CU_TRU", "MA_TINH", "HANG", "NGAY_TRUNG_TUYEN", "NGAY_CAP", "NGAY_HET_HAN", "TRANG_THAI",
+    "DIEM",
+)
+
+# A field over this size is a broken quote swallowing the rest of the file, not data: the csv
+# module then raises for that record, which becomes one rejected row.
+_FIELD_LIMIT = 64 * 1024
+# Per-field caches: dates, classes, statuses and the like repeat across millions of rows, so a
+# dictionary hit replaces the parse. Bounded so that high-cardinality fields (names) cannot grow
+# memory with the file.
+_CACHE_LIMIT = 200_000
+
+
+class MalformedFileError(Exception):
+    """The file as a whole cannot be imported (wrong header, not UTF-8, not CSV): nothing is written."""
+
+
+class Staged(NamedTuple):
+    """One parsed row. Dates are ISO strings; `problems` is `encode_problems(...)` ("" = none)."""
+
+    line: int
+    number: str  # the normalised licence number, "" when unreadable (see raw_number)
+    raw_number: str
+    problems: str
+    card_serial: str | None
+    full_name: str | None
+    date_of_birth: str | None
+    birth_year: int | None
+    sex: str | None
+    citizen_id: str | None
+    legacy_id: str | None
+    nationality: str | None
+    province_code: str | None
+    residence: str | None
+    class_code: str | None
+    passed_on: str | None
+    issued_on: str | None
+    valid_until: str | None
+    status: str | None
+    points: int | None
+
+
+# Problems travel through the staging table as one text column: rare, so any compact form will do.
+_SEP_ENTRY, _SEP_FIELD = "\x1e", "\x1f"
+
+
+def encode_problems(problems: list[tuple[str, str]]) -> str:
+    return _SEP_ENTRY.join(f"{code}{_SEP_FIELD}{detail}" for code, detail in problems)
+
+
+def decode_problems(text: str) -> list[tuple[str, str]]:
+    if not text:
+        return []
+    return [tuple(entry.split(_SEP_FIELD, 1)) for entry in text.split(_SEP_ENTRY)]  # type: ignore[misc]
+
+
+_MISS = object()
+# Licence number and citizen ID (positions in COLUMNS) differ on every licence: never memoised.
+_UNIQUE_COLUMNS = frozenset({0, 5})
+
+
+def _iso(fn: Callable[[str], datetime.date | None]) -> Callable[[str], str | None]:
+    def convert(raw: str) -> str | None:
+        value = fn(raw)
+        return None if value is None else value.isoformat()
+
+    return convert
+
+
+def _dob(today: datetime.date) -> Callable[[str], tuple[str | None, int]]:
+    def convert(raw: str) -> tuple[str | None, int]:
+        born, year = nz.date_of_birth(raw, today)
+        return (None if born is None else born.isoformat()), year
+
+    return convert
+
+
+class RowParser:
+    """Turns the fields of one data row into a `Staged` row; never raises for bad content.
+
+    This runs once per row of multi-million-row files, so it is written for speed rather than
+    brevity: fields that repeat across rows (dates, class, sex, status, names, ...) are a dictionary
+    hit in a bounded memo of their normaliser (good values only: a bad value is rare and simply
+    normalised again, which also records its problem); fields unique to a licence (number, card
+    serial, citizen ID) take a cheap "already clean" test before the normaliser. Checks across
+    fields compare ISO date strings.
+    """
+
+    def __init__(self, header: list[str], today: datetime.date | None = None) -> None:
+        index = column_indexes(header)
+        self.width = len(header)
+        self._at = tuple(index[c] for c in COLUMNS)
+        self._cutoff = nz.LAST_LEGACY_ISSUE.isoformat()
+        # One normaliser per column of COLUMNS, in that order.
+        self._fns: tuple[Callable[[str], object], ...] = (
+            nz.licence_number,
+            nz.card_serial,
+            nz.full_name,
+            _dob(today or datetime.date.today()),
+            nz.sex,
+            nz.citizen_id,
+            nz.legacy_id,
+            nz.nationality,
+            nz.residence,
+            nz.province_code,
+            nz.class_code,
+            _iso(lambda raw: nz.class_date(raw, "bad_pass_date")),
+            _iso(lambda raw: nz.class_date(raw, "bad_issue_date")),
+            _iso(nz.expiry),
+            nz.status,
+            nz.points,
+        )
+        self._memo: tuple[dict[str, object], ...] = tuple({} for _ in COLUMNS)
+        self._cid_memo: dict[tuple[str, object, object], list[str]] = {}
+
+    def _slow(self, k: int, raw: str, problems: list[tuple[str, str]]) -> object:
+        """Normalise column ``k`` for real: record a problem, or memoise the good value."""
+        try:
+            value = self._fns[k](raw)
+        except nz.FieldError as exc:
+            problems.append((exc.code, exc.detail))
+            return None
+        memo = self._memo[k]
+        if k not in _UNIQUE_COLUMNS and len(memo) < _CACHE_LIMIT:
+            memo[raw] = value
+        return value
+
+    def _citizen_id_problems(self, cid: str, sex: object, birth_year: object) -> list[str]:
+        # R-ID: G and YY must agree with sex and birth year. citizen_id_problems reads only
+        # PPP, G and YY once the digits are known good, so its answer for the first six digits,
+        # sex and year is memoised: otherwise that call is the costliest part of a row.
+        # It compares only the year of the date, so 1 January stands in for a year-only birth date.
+        key = (cid[:6], sex, birth_year)
+        found = self._cid_memo.get(key)
+        if found is None:
+            when = datetime.date(birth_year, 1, 1) if isinstance(birth_year, int) else None
+            found = citizen_id_problems(cid[:6] + "000000", sex if isinstance(sex, str) else None, when)
+            if len(self._cid_memo) < _CACHE_LIMIT:
+                self._cid_memo[key] = found
+        return found
+
+    def parse(self, fields: list[str], line: int) -> Staged:
+        if len(fields) != self.width:
+            return self._wrong_width(fields, line)
+        problems: list[tuple[str, str]] = []
+        slow, miss = self._slow, _MISS
+        (m_serial, m_name, m_dob, m_sex, m_legacy, m_nat, m_res, m_prov, m_class, m_passed,
+         m_issued, m_expiry, m_status, m_points) = self._memo[1:5] + self._memo[6:]
+        (a_number, a_serial, a_name, a_dob, a_sex, a_cid, a_legacy, a_nat, a_res, a_prov, a_class,
+         a_passed, a_issued, a_expiry, a_status, a_points) = self._at
+
+        raw = fields[a_number]
+        number = raw if len(raw) == 12 and raw.isdigit() and raw.isascii() else slow(0, raw, problems)
+        raw = fields[a_serial]
+        serial = m_serial.get(raw, miss)
+        if serial is miss:
+            serial = raw if 0 < len(raw) <= 16 and raw.isalnum() and raw.isascii() else slow(1, raw, problems)
+        raw = fields[a_name]
+        name = m_name.get(raw, miss)
+        if name is miss:
+            name = slow(2, raw, problems)
+        raw = fields[a_dob]
+        dob_year = m_dob.get(raw, miss)
+        if dob_year is miss:
+            dob_year = slow(3, raw, problems)
+        dob, birth_year = dob_year if dob_year is not None else (None, None)  # type: ignore[misc]
+        raw = fields[a_sex]
+        sex = m_sex.get(raw, miss)
+        if sex is miss:
+            sex = slow(4, raw, problems)
+        raw_cid = fields[a_cid]
+        cid = raw_cid if len(raw_cid) == 12 and raw_cid.isdigit() and raw_cid.isascii() else slow(5, raw_cid, problems)
+        raw_legacy = fields[a_legacy]
+        legacy = m_legacy.get(raw_legacy, miss)
+        if legacy is miss:
+            legacy = slow(6, raw_legacy, problems)
+        raw = fields[a_nat]
+        nationality = m_nat.get(raw, miss)
+        if nationality is miss:
+            nationality = slow(7, raw, problems)
+        raw = fields[a_res]
+        residence = m_res.get(raw, miss)
+        if residence is miss:
+            residence = slow(8, raw, problems)
+        raw = fields[a_prov]
+        province = m_prov.get(raw, miss)
+        if province is miss:
+            province = slow(9, raw, problems)
+        raw = fields[a_class]
+        code = m_class.get(raw, miss)
+        if code is miss:
+            code = slow(10, raw, problems)
+        raw = fields[a_passed]
+        passed = m_passed.get(raw, miss)
+        if passed is miss:
+            passed = slow(11, raw, problems)
+        raw = fields[a_issued]
+        issued = m_issued.get(raw, miss)
+        if issued is miss:
+            issued = slow(12, raw, problems)
+        raw = fields[a_expiry]
+        valid_until = m_expiry.get(raw, miss)
+        if valid_until is miss:
+            valid_until = slow(13, raw, problems)
+        raw = fields[a_status]
+        status = m_status.get(raw, miss)
+        if status is miss:
+            status = slow(14, raw, problems)
+        raw = fields[a_points]
+        points = m_points.get(raw, miss)
+        if points is miss:
+            points = slow(15, raw, problems)
+
+        if cid is not None:
+            for detail in self._citizen_id_problems(cid, sex, birth_year):  # type: ignore[arg-type]
+                problems.append(("bad_citizen_id", f"{cid} {detail}"))
+        elif legacy is None and not raw_cid.strip() and not raw_legacy.strip():
+            problems.append(("missing_identity", "neither SO_CCCD nor SO_CMND"))
+        if issued is not None:
+            if issued > self._cutoff:  # type: ignore[operator]
+                problems.append(("issued_after_2024", f"{issued}: the Department issued its last card {self._cutoff}"))
+            if passed is not None and passed > issued:  # type: ignore[operator]
+                problems.append(("issued_before_passed", f"issued {issued}, passed {passed}"))
+            if valid_until is not None and valid_until < issued:  # type: ignore[operator]
+                problems.append(("expiry_before_issue", f"expires {valid_until}, issued {issued}"))
+        if passed is not None and birth_year is not None:
+            born = dob if dob is not None else str(birth_year)
+            if passed < born:  # type: ignore[operator]
+                problems.append(("passed_before_birth", f"passed {passed}, born {born}"))
+
+        # tuple.__new__ builds the named tuple without its Python-level __new__ (a hot path).
+        return tuple.__new__(Staged, (
+            line, number or "", "" if number is not None else fields[a_number].strip(),
+            encode_problems(problems) if problems else "", serial, name, dob, birth_year, sex, cid,
+            legacy, nationality, province, residence, code, passed, issued, valid_until, status,
+            points,
+        ))
+
+    def _wrong_width(self, fields: list[str], line: int) -> Staged:
+        at = self._at[0]
+        raw = fields[at].strip() if len(fields) > at else ""
+        problem = ("wrong_field_count", f"{len(fields)} fields, the header has {self.width}")
+        number = _number_or_empty(raw)
+        return _bare(line, number, "" if number else raw, [problem])
+
+
+def _number_or_empty(raw: str) -> str:
+    try:
+        return nz.licence_number(raw)
+    except nz.FieldError:
+        return ""
+
+
+def _bare(line: int, number: str, raw_number: str, problems: list[tuple[str, str]]) -> Staged:
+    """A row with nothing but its licence number: it is rejected, and its number lets the
+    report (and the checks against the licence's other rows) name the licence."""
+    return Staged(line, number, raw_number, encode_problems(problems), *([None] * 16))  # type: ignore[arg-type]
+
+
+def column_indexes(header: list[str]) -> dict[str, int]:
+    """Where each required column is; raises `MalformedFileError` naming every missing or doubled one."""
+    names = [h.replace("\ufeff", "").strip().upper() for h in header]
+    missing = [c for c in COLUMNS if c not in names]
+    doubled = sorted({c for c in COLUMNS if names.count(c) > 1})
+    problems = []
+    if missing:
+        problems.append("missing column(s) " + ", ".join(missing))
+    if doubled:
+        problems.append("column(s) given twice " + ", ".join(doubled))
+    if problems:
+        raise MalformedFileError("wrong header: " + "; ".join(problems))
+    return {c: names.index(c) for c in COLUMNS}
+
+
+class ExportReader:
+    """Streams (line number, fields) from an export file, one record at a time.
+
+    Line numbers are physical lines of the file (the header is line 1), counted at the start of
+    the record, so a quoted field spanning lines still points at where its row begins.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        self._raw: IO[bytes] = path.open("rb")
+        # utf-8-sig drops a byte-order mark when there is one; newline="" is what csv expects so
+        # that CRLF and quoted line breaks are both handled by the csv module.
+        self._text = io.TextIOWrapper(self._raw, encoding="utf-8-sig", errors="strict", newline="")
+        csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
+        self._reader = csv.reader(self._text, strict=False)
+        self.header = self._read_header()
+
+    def _read_header(self) -> list[str]:
+        try:
+            header = next(self._reader)
+        except StopIteration:
+            raise MalformedFileError("the file is empty: no header row") from None
+        except UnicodeDecodeError as exc:
+            raise MalformedFileError(f"the file is not UTF-8 ({exc.reason} in the header)") from None
+        except csv.Error as exc:
+            raise MalformedFileError(f"the header is not CSV ({exc})") from None
+        column_indexes(header)
+        return header
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes consumed so far (to the read-ahead buffer: close enough for a progress bar)."""
+        return self._raw.tell()
+
+    def __iter__(self) -> Iterator[tuple[int, list[str] | None]]:
+        """Yield (line, fields); fields is None for a record the csv module could not split."""
+        reader = self._reader
+        while True:
+            start = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:
+                raise MalformedFileError(
+                    f"the file is not UTF-8 ({exc.reason}, after line {reader.line_num})"
+                ) from None
+            except csv.Error:
+                yield start, None
+                continue
+            if fields:  # a blank line is not a row
+                yield start, fields
+
+    def close(self) -> None:
+        self._text.close()
+
+    def __enter__(self) -> ExportReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

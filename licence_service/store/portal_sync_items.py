@@ -1,0 +1,81 @@
+"""The DongBoHoSoMC calls owed to the portal (portal_sync_items): finding an application's next call,
+leasing it to one sender, and what an operator needs to see."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from licence_service.store import models
+
+Item = models.PortalSyncItem
+
+
+def _is_head() -> ColumnElement[bool]:
+    """True for a pending item with no earlier pending item of its application: the only one of an
+    application that may be sent now (per-application order, PORTAL.md §2)."""
+    earlier = aliased(Item)
+    return ~exists().where(earlier.application_id == Item.application_id, earlier.state == "pending",
+                           earlier.seq < Item.seq)
+
+
+def _unclaimed(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(Item.claimed_until.is_(None), Item.claimed_until <= now)
+
+
+class PortalSyncRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def head(self, application_id: str) -> models.PortalSyncItem | None:
+        """The application's oldest pending call, which must be delivered before any later one."""
+        stmt = (select(Item).where(Item.application_id == application_id, Item.state == "pending")
+                .order_by(Item.seq).limit(1))
+        return self.session.scalars(stmt).first()
+
+    def claim(self, item_id: int, token: str, *, now: dt.datetime, until: dt.datetime) -> bool:
+        """Lease a pending call to one sender. A conditional UPDATE, so of two workers racing for the
+        same call exactly one wins: on PostgreSQL the loser's UPDATE waits for the winner's row lock
+        and then re-checks the condition; on SQLite BEGIN IMMEDIATE already serialises them."""
+        stmt = (
+            update(Item)
+            .where(Item.id == item_id, Item.state == "pending", _unclaimed(now))
+            .values(claim_token=token, claimed_until=until,
+                    first_attempt_at=func.coalesce(Item.first_attempt_at, now))
+            .execution_options(synchronize_session=False)
+        )
+        return self.session.execute(stmt).rowcount == 1
+
+    def get_for_update(self, item_id: int) -> models.PortalSyncItem | None:
+        stmt = select(Item).where(Item.id == item_id).with_for_update()
+        return self.session.scalars(stmt).one_or_none()
+
+    def applications_due(self, now: dt.datetime, limit: int = 100) -> Sequence[str]:
+        """Applications whose next call is due and not leased, longest waiting first. Only heads count,
+        so applications stuck behind a failing call never crowd out the others."""
+        stmt = (
+            select(Item.application_id)
+            .where(Item.state == "pending", Item.next_attempt_at <= now, _unclaimed(now), _is_head())
+            .order_by(Item.next_attempt_at)
+            .limit(limit)
+        )
+        return self.session.scalars(stmt).all()
+
+    def for_application(self, application_id: str) -> Sequence[models.PortalSyncItem]:
+        stmt = select(Item).where(Item.application_id == application_id).order_by(Item.seq)
+        return self.session.scalars(stmt).all()
+
+    def failing(self, limit: int = 1000) -> Sequence[tuple[models.PortalSyncItem, models.Application]]:
+        """Calls an operator should look at: given up (failed), or still being retried after at least
+        one failed attempt; oldest first."""
+        stmt = (
+            select(Item, models.Application)
+            .join(models.Application, models.Application.id == Item.application_id)
+            .where(or_(Item.state == "failed", and_(Item.state == "pending", Item.attempts > 0)))
+            .order_by(Item.created_at, Item.application_id, Item.seq)
+            .limit(limit)
+        )
+        return [(item, application) for item, application in self.session.execute(stmt).all()]

@@ -1,0 +1,131 @@
+"""The outbox relay: each row published once, rows kept while Redis is down and published once it is
+back, nothing dropped by a Redis that forgot its bindings, parked retries sent to their own stage."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from licence_service.messaging.names import QueueNames
+from licence_service.messaging.relay import run_relay
+from licence_service.store import models
+from tests.support import delivery
+from tests.support.servers import wait_for
+
+
+def queued(client: Any, queue: str) -> list[dict[str, Any]]:
+    """The messages waiting in a kombu Redis queue: headers and decoded body."""
+    out = []
+    for raw in client.lrange(queue, 0, -1):
+        message = json.loads(raw)
+        body = message["body"]
+        if message["properties"].get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        out.append({"headers": message["headers"], "body": json.loads(body)})
+    return out
+
+
+def outbox_event_ids(service) -> set[str]:
+    with service.db() as s:
+        return set(s.scalars(select(models.OutboxMessage.event_id)))
+
+
+@pytest.fixture
+def start_relay(service) -> Iterator[Any]:
+    """Starts the relay in a thread, against the broker URL given; stops it after the test."""
+    running: list[tuple[threading.Thread, threading.Event]] = []
+
+    def start(url: str) -> None:
+        stop = threading.Event()
+        thread = threading.Thread(target=run_relay, args=(service.uow, url),
+                                  kwargs={"poll_seconds": 0.05, "stop": stop}, daemon=True)
+        thread.start()
+        running.append((thread, stop))
+
+    yield start
+    for thread, stop in running:
+        stop.set()
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+def test_each_outbox_row_is_published_exactly_once(service, redis_url, start_relay):
+    start_relay(redis_url)
+
+    people = delivery.citizens(21)
+    delivery.seed(service.uow(), people)
+    client = redis.Redis.from_url(redis_url)
+    for citizen in people[:20]:
+        service.submit(citizen)
+    wait_for(lambda: delivery.unsent_outbox(service.db) == 0, timeout=60, interval=0.05, message="all sent")
+    # Many relay rounds later (one more row, sent), still one message per row.
+    service.submit(people[20])
+    wait_for(lambda: delivery.unsent_outbox(service.db) == 0, timeout=60, interval=0.05, message="the last sent")
+    received = [m["headers"]["event_id"] for m in queued(client, QueueNames.CHECKS)]
+    status_changed = [m["headers"]["event_id"] for m in queued(client, QueueNames.PORTAL_SYNC)]
+    assert len(received) == len(set(received)) == 21
+    assert len(status_changed) == len(set(status_changed)) == 21
+    assert set(received) | set(status_changed) == outbox_event_ids(service)
+
+
+def test_while_redis_is_down_the_rows_wait_and_go_out_once_it_is_back(service, own_redis, start_relay, caplog):
+    start_relay(own_redis.url)
+    caplog.set_level(logging.WARNING, logger="licence_service.messaging")
+    people = delivery.citizens(11)
+    delivery.seed(service.uow(), people)
+    service.submit(people[0])
+    wait_for(lambda: delivery.unsent_outbox(service.db) == 0, timeout=60, interval=0.05, message="the first sent")
+    own_redis.kill()
+    for citizen in people[1:]:
+        service.submit(citizen)
+    wait_for(lambda: any("broker unavailable" in r.getMessage() for r in caplog.records), timeout=60,
+             interval=0.05, message="the relay to find the broker down")
+    assert delivery.unsent_outbox(service.db) == 20  # a received and a status_changed event each
+    own_redis.start()  # on the same port, empty
+    wait_for(lambda: delivery.unsent_outbox(service.db) == 0, timeout=60, interval=0.05, message="catch-up")
+    client = own_redis.client()
+    received = [m["body"]["application_id"] for m in queued(client, QueueNames.CHECKS)]
+    assert len(received) == len(set(received)) == 10
+
+
+def test_a_redis_that_lost_its_bindings_gets_them_again_and_loses_no_event(service, redis_url, start_relay):
+    start_relay(redis_url)
+
+    first, second = delivery.citizens(2)
+    delivery.seed(service.uow(), [first, second])
+    client = redis.Redis.from_url(redis_url)
+    service.submit(first)
+    wait_for(lambda: client.llen(QueueNames.CHECKS) == 1, timeout=60, interval=0.05, message="the first queued")
+    client.flushall()  # what a Redis restarted without its data looks like to a connected relay
+    application_id = service.submit(second)
+    wait_for(lambda: delivery.unsent_outbox(service.db) == 0, timeout=60, interval=0.05, message="sent")
+    assert [m["body"]["application_id"] for m in queued(client, QueueNames.CHECKS)] == [application_id]
+
+
+def test_a_due_retry_goes_back_to_its_own_stage_queue_with_its_attempt_count(service, redis_url, start_relay):
+    start_relay(redis_url)
+
+    client = redis.Redis.from_url(redis_url)
+    body = {"type": "application.accepted", "application_id": "a-1", "event_id": "e-1", "data": {}}
+    with service.uow() as uow:
+        uow.deliveries.add_retry(models.ScheduledRetry(stage="fee", application_id="a-1", event_id="e-1", body=body,
+                                                       attempts=2, due_at=models.utcnow()))
+        uow.deliveries.add_retry(models.ScheduledRetry(stage="fee", application_id="a-2", event_id="e-2", body=body,
+                                                       attempts=1,
+                                                       due_at=models.utcnow() + dt.timedelta(hours=1)))
+        uow.commit()
+    wait_for(lambda: client.llen(QueueNames.FEE) == 1, timeout=60, interval=0.05, message="the retry published")
+    [message] = queued(client, QueueNames.FEE)
+    assert message["body"] == body and message["headers"]["x-attempts"] == 2
+    assert all(client.llen(q) == 0 for q in QueueNames.all_stage_queues() if q != QueueNames.FEE)
+    with service.db() as s:
+        assert [r.application_id for r in s.scalars(select(models.ScheduledRetry))] == ["a-2"]

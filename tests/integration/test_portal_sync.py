@@ -1,0 +1,334 @@
+"""DongBoHoSoMC delivery (PORTAL.md §2) through the service layer, against a real local HTTP server
+standing in for the portal, with a controllable clock where hours have to pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from licence_service.app import create_app
+from licence_service.bootstrap import Services, build_services
+from licence_service.registers.portal import PortalClient, SyncResult
+from licence_service.services import applications, portal_sync
+from licence_service.store import models
+from tests.conftest import make_settings
+from tests.support.portal_sync import (
+    HAPPY_PATH,
+    PORTAL_SECRET,
+    PORTAL_TOKEN,
+    ScriptedPortal,
+    acked,
+    advance,
+    assert_in_order_without_overlap,
+    codes,
+    items,
+    submit,
+)
+from tests.support.servers import PortalStandIn, free_port, wait_for
+
+DOSSIER = "G01.99-20261127-0000123"
+OK = (200, {"error_code": "00"})
+
+
+class Clock:
+    """The service's `now`, moved by the test. It starts a little ahead of the real clock so items
+    written (at real time) just after it was made are already due."""
+
+    def __init__(self) -> None:
+        self.t = models.utcnow() + dt.timedelta(seconds=5)
+
+    def __call__(self) -> dt.datetime:
+        return self.t
+
+    def to(self, moment: dt.datetime) -> None:
+        self.t = max(self.t, moment)
+
+
+def portal_settings(tmp_path: Path, database_url: str, url: str, **overrides: Any) -> Any:
+    return make_settings(tmp_path, database_url, None, portal_sync_url=url, portal_sync_token=PORTAL_TOKEN,
+                         portal_sync_secret=PORTAL_SECRET, **overrides)
+
+
+@pytest.fixture
+def portal(portal_stand_in: PortalStandIn) -> ScriptedPortal:
+    script = ScriptedPortal()
+    portal_stand_in.respond = script
+    return script
+
+
+@pytest.fixture
+def sync_services(tmp_path: Path, database_url: str, portal_stand_in: PortalStandIn) -> Iterator[Services]:
+    services = build_services(portal_settings(tmp_path, database_url, portal_stand_in.url,
+                                              portal_sync_backoff_base_seconds=10.0,
+                                              portal_sync_backoff_cap_seconds=60.0))
+    yield services
+    services.engine.dispose()
+
+
+def sync(services: Services, application_id: str, clock: Clock | None = None, client: PortalClient | None = None
+         ) -> int:
+    return portal_sync.sync_application(application_id, uow_factory=services.uow,
+                                        client=client or PortalClient(services.settings),
+                                        settings=services.settings, now=clock or models.utcnow)
+
+
+def head(services: Services, application_id: str) -> models.PortalSyncItem:
+    return next(i for i in items(services, application_id) if i.state == "pending")
+
+
+def test_each_status_change_is_one_signed_call_in_order_and_only_the_first_is_not_an_update(
+        sync_services, portal, portal_stand_in):
+    application_id = submit(sync_services, DOSSIER)
+    advance(sync_services, application_id, *HAPPY_PATH[1:3])
+    assert sync(sync_services, application_id) == 3
+    calls = portal_stand_in.snapshot()
+    assert [c.json["data"][0]["TrangThaiHoSo"] for c in calls] == codes(*HAPPY_PATH[:3])
+    assert [c.json["isUpdating"] for c in calls] == ["False", "True", "True"]
+    for call in calls:
+        assert call.headers["Authorization"] == f"Bearer {PORTAL_TOKEN}"
+        assert call.headers["X-Signature"] == "sha256=" + hmac.new(PORTAL_SECRET.encode(), call.body,
+                                                                   hashlib.sha256).hexdigest()
+    assert acked(sync_services, application_id) == 6
+    assert [i.state for i in items(sync_services, application_id)] == ["sent"] * 3
+
+
+@pytest.mark.parametrize("answers", [[503] * 6, [429] * 6, [500, 502, 503, 504, 429, 500]])
+def test_5xx_and_429_are_retried_with_capped_exponential_backoff(sync_services, portal, portal_stand_in,
+                                                                   answers):
+    portal.decide = lambda d, s, n: (answers[n - 1], {"error": "busy"}) if n <= len(answers) else OK
+    clock = Clock()
+    application_id = submit(sync_services, DOSSIER)
+    waits = []
+    for attempt in range(1, len(answers) + 1):
+        assert sync(sync_services, application_id, clock) == 0
+        item = head(sync_services, application_id)
+        assert item.attempts == attempt and item.last_error.startswith(f"HTTP {answers[attempt - 1]}")
+        waits.append((item.next_attempt_at - clock.t).total_seconds())
+        # Not due yet: nothing is sent.
+        clock.to(item.next_attempt_at - dt.timedelta(seconds=1))
+        assert sync(sync_services, application_id, clock) == 0
+        assert len(portal_stand_in.snapshot()) == attempt
+        clock.to(item.next_attempt_at)
+    assert waits == [10, 20, 40, 60, 60, 60]  # base 10 s, doubling, capped at 60 s
+    assert sync(sync_services, application_id, clock) == 1
+    assert acked(sync_services, application_id) == 1
+
+
+def test_a_network_error_is_retried_until_the_portal_answers(sync_services, portal, portal_stand_in, tmp_path,
+                                                             database_url):
+    clock = Clock()
+    application_id = submit(sync_services, DOSSIER)
+    # Nothing listens on this port: connection refused.
+    down = PortalClient(sync_services.settings.with_overrides(
+        portal_sync_url=f"http://127.0.0.1:{free_port()}/DongBoHoSoMC"))
+    assert sync(sync_services, application_id, clock, client=down) == 0
+    item = head(sync_services, application_id)
+    assert item.attempts == 1 and item.last_error.startswith("network error")
+    assert (item.next_attempt_at - clock.t).total_seconds() == 10
+    clock.to(item.next_attempt_at)
+    assert sync(sync_services, application_id, clock) == 1
+    assert [c.json["isUpdating"] for c in portal_stand_in.snapshot()] == ["False"]
+
+
+def test_retries_go_on_for_24_hours_then_the_call_is_failed_for_an_operator(tmp_path, database_url, portal,
+                                                                              portal_stand_in):
+    services = build_services(portal_settings(tmp_path, database_url, portal_stand_in.url))  # the defaults
+    assert services.settings.portal_sync_retry_hours == 24
+    portal.decide = lambda d, s, n: (503, {}) if s == "1" else OK
+    clock = Clock()
+    application_id = submit(services, DOSSIER)
+    advance(services, application_id, "accepted")
+    first = clock.t
+    while True:
+        sync(services, application_id, clock)
+        item = items(services, application_id)[0]
+        if item.state != "pending":
+            break
+        assert clock.t - first < dt.timedelta(hours=24), "still retrying after the horizon"
+        clock.to(item.next_attempt_at)
+    assert item.state == "failed"
+    assert clock.t - first >= dt.timedelta(hours=24), "gave up before 24 hours"
+    assert item.last_error.startswith(f"gave up after {item.attempts} attempts over 24 h: HTTP 503")
+    # Capped backoff: the attempts keep coming every 15 minutes at most for the whole day.
+    assert item.attempts >= 24 * 4
+    # The later status is no longer held back by the one given up.
+    assert portal.delivered(DOSSIER) == ["2"]
+    assert acked(services, application_id) == 2
+    services.engine.dispose()
+
+
+@pytest.mark.parametrize("code, body", [(400, {"error": "bad"}), (401, {}), (403, {}), (404, {}), (409, {}),
+                                        (422, {"error": "MaTTHC"}), (200, {"error_code": "99"})])
+def test_a_refusal_other_than_5xx_or_429_is_not_retried_but_recorded_for_an_operator(
+        sync_services, portal, portal_stand_in, code, body):
+    portal.decide = lambda d, s, n: (code, body) if s == "2" else OK
+    clock = Clock()
+    application_id = submit(sync_services, DOSSIER)
+    advance(sync_services, application_id, "accepted", "awaiting_payment")
+    assert sync(sync_services, application_id, clock) == 2
+    failed = items(sync_services, application_id)[1]
+    assert (failed.state, failed.attempts) == ("failed", 1)
+    assert str(code) in failed.last_error or "error_code '99'" in failed.last_error
+    clock.to(clock.t + dt.timedelta(days=2))
+    sync(sync_services, application_id, clock)
+    assert [c.json["data"][0]["TrangThaiHoSo"] for c in portal_stand_in.snapshot()] == ["1", "2", "6"]
+    assert acked(sync_services, application_id) == 6
+    # ... and an operator sees it.
+    state = portal_sync.sync_state(sync_services.uow, applications.get(sync_services.uow, application_id))
+    assert state["state"] == "failed" and state["failing"][0]["portal_status"] == 2
+
+
+def test_a_later_status_waits_while_an_earlier_one_is_being_retried(sync_services, portal, portal_stand_in):
+    portal.decide = lambda d, s, n: (503, {}) if (s, n) == ("1", 1) else OK
+    clock = Clock()
+    application_id = submit(sync_services, DOSSIER)
+    assert sync(sync_services, application_id, clock) == 0
+    advance(sync_services, application_id, "accepted", "awaiting_payment")
+    assert sync(sync_services, application_id, clock) == 0
+    assert len(portal_stand_in.snapshot()) == 1  # 2 and 6 are not sent ahead of 1
+    clock.to(head(sync_services, application_id).next_attempt_at)
+    assert sync(sync_services, application_id, clock) == 3
+    assert portal.delivered(DOSSIER) == ["1", "2", "6"]
+
+
+def test_concurrent_senders_never_overlap_or_reorder_one_applications_calls(
+        tmp_path, any_database_url, portal, portal_stand_in):
+    """Four threads keep syncing the same applications while the portal is slow and refuses each
+    status's first call: every status is still accepted once, in order, one call at a time."""
+    services = build_services(portal_settings(tmp_path, any_database_url, portal_stand_in.url,
+                                              portal_sync_backoff_base_seconds=0.05,
+                                              portal_sync_backoff_cap_seconds=0.1))
+    portal.delay = lambda d, s, n: 0.05
+    portal.decide = lambda d, s, n: (503, {}) if n == 1 else OK
+    ids = {f"G01.99-20261127-00001{i:02d}": None for i in range(3)}
+    for dossier in ids:
+        ids[dossier] = submit(services, dossier)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def sender() -> None:
+        client = PortalClient(services.settings)
+        while not stop.is_set():
+            for application_id in ids.values():
+                try:
+                    sync(services, application_id, client=client)
+                except BaseException as exc:  # surfaced below
+                    errors.append(exc)
+                    return
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for status in HAPPY_PATH[1:]:
+            for application_id in ids.values():
+                advance(services, application_id, status)
+        wait_for(lambda: all(acked(services, a) == 9 for a in ids.values()), timeout=120,
+                 message="every application acknowledged at status 9")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        services.engine.dispose()
+    assert not errors, errors
+    for dossier in ids:
+        assert_in_order_without_overlap(portal, dossier, codes(*HAPPY_PATH))
+
+
+class SendsThenDies(PortalClient):
+    """A sender that makes the call and then dies before it can record the answer (as a worker killed
+    mid-call does): the one fault no real server can cause in-process."""
+
+    def send(self, payload: dict[str, Any]) -> SyncResult:
+        super().send(payload)
+        raise SystemExit("killed")
+
+
+def test_a_call_whose_sender_died_is_sent_again_once_its_lease_expires(sync_services, portal, portal_stand_in):
+    clock = Clock()
+    application_id = submit(sync_services, DOSSIER)
+    with pytest.raises(SystemExit):
+        sync(sync_services, application_id, clock, client=SendsThenDies(sync_services.settings))
+    advance(sync_services, application_id, "accepted")
+    leased = head(sync_services, application_id)
+    assert leased.portal_status == 1 and leased.claimed_until is not None
+    # While the lease runs, nobody sends it (or the later status) again.
+    clock.to(leased.claimed_until - dt.timedelta(seconds=1))
+    assert sync(sync_services, application_id, clock) == 0
+    assert len(portal_stand_in.snapshot()) == 1
+    clock.to(leased.claimed_until)
+    assert sync(sync_services, application_id, clock) == 2
+    assert [c.json["data"][0]["TrangThaiHoSo"] for c in portal_stand_in.snapshot()] == ["1", "1", "2"]
+    assert acked(sync_services, application_id) == 2
+
+
+def test_due_applications_are_heads_only_so_a_failing_one_never_crowds_out_others(sync_services, portal):
+    portal.decide = lambda d, s, n: (503, {}) if d == "G01.99-FAILING" else OK
+    clock = Clock()
+    failing = submit(sync_services, "G01.99-FAILING")
+    sync(sync_services, failing, clock)
+    advance(sync_services, failing, "accepted", "awaiting_payment")  # stuck behind the failing head
+    healthy = submit(sync_services, "G01.99-HEALTHY")
+    # Only the healthy application is due: the failing one's head is backing off, and the calls
+    # queued behind it do not count, even with room for a single application.
+    assert portal_sync.due_applications(sync_services.uow, now=clock.t, limit=1) == [healthy]
+    assert sync(sync_services, healthy, clock) == 1
+
+
+def test_the_operator_cli_lists_failing_syncs(sync_services, portal):
+    portal.decide = lambda d, s, n: {"G01.99-REFUSED": (400, {"error": "bad MaTTHC"}),
+                                     "G01.99-RETRYING": (503, {})}.get(d, OK)
+    for dossier in ("G01.99-REFUSED", "G01.99-RETRYING", "G01.99-FINE"):
+        sync(sync_services, submit(sync_services, dossier))
+    app = create_app(services=sync_services)
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["portal-sync", "failing"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert len(lines) == 3  # header + two
+    assert "G01.99-REFUSED" in lines[1] and "failed" in lines[1] and "HTTP 400" in lines[1]
+    assert "G01.99-RETRYING" in lines[2] and "retrying" in lines[2] and "HTTP 503" in lines[2]
+    assert "G01.99-FINE" not in out.output
+    as_json = runner.invoke(args=["portal-sync", "failing", "--json"])
+    rows = [json.loads(line) for line in as_json.output.splitlines()]
+    assert [(r["portal_dossier_id"], r["state"], r["attempts"]) for r in rows] == [
+        ("G01.99-REFUSED", "failed", 1), ("G01.99-RETRYING", "retrying", 1)]
+
+
+def test_the_cli_says_so_when_nothing_is_failing(sync_services):
+    out = create_app(services=sync_services).test_cli_runner().invoke(args=["portal-sync", "failing"])
+    assert out.exit_code == 0 and out.output.strip() == "no failing portal sync"
+
+
+def test_get_application_shows_the_acknowledged_status_and_the_failing_call(sync_services, portal,
+                                                                            portal_headers):
+    portal.decide = lambda d, s, n: (503, {}) if s == "2" else OK
+    application_id = submit(sync_services, DOSSIER)
+    advance(sync_services, application_id, "accepted")
+    sync(sync_services, application_id)
+    client = create_app(services=sync_services).test_client()
+    doc = client.get(f"/api/v1/applications/{application_id}", headers=portal_headers).get_json()
+    assert doc["portal_sync"]["acknowledged_portal_status"] == 1
+    assert doc["portal_sync"]["state"] == "retrying"
+    [failing] = doc["portal_sync"]["failing"]
+    assert (failing["portal_status"], failing["attempts"], failing["last_error"]) == (2, 1, "HTTP 503")
+    assert failing["next_attempt_at"] is not None
+
+
+def test_without_a_configured_portal_nothing_is_sent_or_owed(services, portal_stand_in):
+    """The embedded default has no PORTAL_SYNC_URL: items are marked skipped, none stays pending."""
+    assert services.settings.portal_sync_url is None
+    application_id = submit(services, DOSSIER)
+    advance(services, application_id, "accepted")
+    assert sync(services, application_id) == 0
+    assert [i.state for i in items(services, application_id)] == ["skipped", "skipped"]
+    assert portal_sync.due_applications(services.uow, now=models.utcnow() + dt.timedelta(days=1)) == []
+    assert portal_stand_in.snapshot() == []
