@@ -61,8 +61,11 @@ class StageContext:
 
 
 def _apply(ctx: StageContext, handler: str, event: Event, expected: frozenset[str],
-           work: Callable[[UnitOfWork, models.Application], None]) -> bool:
-    """Run `work` once per event, only while the application is in an `expected` state.
+           work: Callable[[UnitOfWork, models.Application], None],
+           done: Callable[[models.Application], bool] = lambda application: False) -> bool:
+    """Run `work` once per event, only while the application is in an `expected` state and the
+    stage's own result (`done`) is not there yet — a re-driven event has a new id, so the event id
+    alone cannot tell.
 
     Returns True when it did the work, False when it returned early (duplicate or moved on)."""
     with ctx.uow_factory() as uow:
@@ -74,7 +77,7 @@ def _apply(ctx: StageContext, handler: str, event: Event, expected: frozenset[st
         # then sees the first one's record here instead of failing on its primary key.
         if uow.processed.seen(event.event_id, handler):
             return False
-        if application.status not in expected:
+        if application.status not in expected or done(application):
             log.info("%s: application %s is %s; nothing to do", handler, application.id, application.status)
             uow.processed.record(event.event_id, handler)
             uow.commit()
@@ -199,8 +202,6 @@ def _class_json(c: LicenceClass) -> dict[str, Any]:
 
 def conversion(ctx: StageContext, event: Event) -> bool:
     def work(uow: UnitOfWork, application: models.Application) -> None:
-        if application.converted:
-            return
         row = uow.register.licence(application.licence_number)
         if row is None:
             raise NonRetryable(f"licence {application.licence_number} vanished from the register")
@@ -226,7 +227,8 @@ def conversion(ctx: StageContext, event: Event) -> bool:
         emit(uow, Event(type=RoutingKeys.CONVERTED, application_id=application.id,
                         correlation_id=event.correlation_id))
 
-    return _apply(ctx, "conversion", event, frozenset({"processing"}), work)
+    return _apply(ctx, "conversion", event, frozenset({"processing"}), work,
+                  done=lambda application: bool(application.converted))
 
 
 # ------------------------------------------------------------------------------------------------

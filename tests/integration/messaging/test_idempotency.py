@@ -57,7 +57,8 @@ def test_conversion_re_driven_after_it_ran_does_not_emit_a_second_converted_even
     delivery.seed(service.uow(), [citizen])
     application_id = service.submit(citizen)
     service.drive_to(application_id, "converted")
-    assert stages.conversion(service.ctx, Event(type=RoutingKeys.PAID, application_id=application_id)) is True
+    # Already converted: a re-driven PAID event has nothing to do.
+    assert stages.conversion(service.ctx, Event(type=RoutingKeys.PAID, application_id=application_id)) is False
     assert len(service.events(application_id, RoutingKeys.CONVERTED)) == 1
     assert delivery.history_by_application(service.db)[application_id].count("processing") == 2
 
