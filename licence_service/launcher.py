@@ -56,16 +56,18 @@ def main() -> int:
     env["PYTHONPATH"] = f"{PROJECT_ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep)
     env["PYTHONUNBUFFERED"] = "1"
     print(f"API on http://127.0.0.1:{port} — Ctrl-C stops everything")
+    # honcho runs in its own session so that every way of stopping the launcher (Ctrl-C in the
+    # terminal, SIGINT or SIGTERM from a supervisor) reaches it exactly once, through us.
     honcho = subprocess.Popen([sys.executable, "-m", "honcho", "-f", str(PROJECT_ROOT / "Procfile"),
-                               "-d", str(PROJECT_ROOT), "start", "-p", port], env=env)
-    # SIGTERM (an operator or a supervisor) stops everything the same way Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
+                               "-d", str(PROJECT_ROOT), "start", "-p", port], env=env, start_new_session=True)
+
+    def stop(signum: int, _frame: object) -> None:
+        honcho.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
-        while True:
-            try:
-                return honcho.wait()
-            except KeyboardInterrupt:
-                continue  # honcho got the same Ctrl-C and is stopping its processes
+        return honcho.wait()
     finally:
         if started_redis:
             stop_embedded_redis(settings.var_dir)

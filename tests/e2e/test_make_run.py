@@ -1,5 +1,5 @@
 """`make run`'s launcher as a newcomer meets it: no configuration at all, sample data loaded on first
-start, the README's curl steps take the sample application to `issued`, and SIGTERM stops it all."""
+start, the README's curl steps take the sample application to `issued`, and Ctrl-C (SIGINT) stops it all."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.support.servers import free_port, wait_for
 CONFIG_VARS = ("DATABASE_URL", "REDIS_URL", "BROKER_URL", "TOKEN_SECRET", "PORTAL_SYNC_URL")
 
 
-def test_launcher_runs_the_whole_service_on_the_embedded_default_and_stops_on_sigterm(tmp_path: Path):
+def test_launcher_runs_the_whole_service_on_the_embedded_default_and_ctrl_c_stops_it_all(tmp_path: Path):
     port, redis_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
     env.update(VAR_DIR=str(tmp_path / "var"), PORT=str(port), EMBEDDED_REDIS_PORT=str(redis_port),
@@ -64,7 +64,7 @@ def test_launcher_runs_the_whole_service_on_the_embedded_default_and_stops_on_si
         print((tmp_path / "launcher.log").read_text(errors="replace")[-6000:])
         raise
     finally:
-        launcher.send_signal(signal.SIGTERM)
+        launcher.send_signal(signal.SIGINT)  # what Ctrl-C sends; SIGTERM takes the same path
         try:
             launcher.wait(60)
         except subprocess.TimeoutExpired:
