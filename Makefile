@@ -21,5 +21,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Benchmarks (bench/README.md): the API's submit against a bare echo app, then BENCH_COUNT applications
+# through the whole pipeline. Ends with the two summary lines a script reads (a failed run has none, and fails).
+BENCH_COUNT ?= 10000
+bench: $(STAMP)
+	@mkdir -p var
+	$(VENV)/bin/python -u bench/bench_submit.py 2>&1 | tee var/bench-submit.out
+	$(VENV)/bin/python -u bench/bench_pipeline.py --count $(BENCH_COUNT) 2>&1 | tee var/bench-pipeline.out
+	@grep -h '^submit/echo ratio: ' var/bench-submit.out
+	@grep -h '^pipeline: .* applications/s end to end$$' var/bench-pipeline.out
+
 clean:
 	rm -rf var .pytest_cache

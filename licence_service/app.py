@@ -10,17 +10,19 @@ from typing import Any
 
 from flask import Flask, g, request
 
+from licence_service import metrics
 from licence_service.api import applications, health, licences, review
 from licence_service.api.auth import PRINCIPAL_KEY
 from licence_service.api.errors import ProblemApi, register_error_handlers
 from licence_service.api.limits import init_rate_limits
 from licence_service.bootstrap import Services, build_services
 from licence_service.config import Settings, load_settings
-from licence_service.logs import forget_personal_data, install_masking, mask
+from licence_service.logs import bind_log_context, clear_log_context, forget_personal_data, install_masking, mask
 
 access_log = logging.getLogger("licence_service.access")
 # A client's correlation id is echoed and logged: only a short id-like value is taken as it is.
 CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+CREATED_APPLICATION = re.compile(r"/api/v1/applications/([0-9a-f-]{36})")
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -63,6 +65,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         forget_personal_data()  # what the previous request on this thread remembered
         given = request.headers.get("X-Correlation-ID", "")
         g.correlation_id = given if CORRELATION_ID.fullmatch(given) else str(uuid.uuid4())
+        # Every line logged for this request carries its correlation id (and its application's id).
+        clear_log_context()
+        about = (request.view_args or {}).get("application_id")  # a UUID, from the route's converter
+        bind_log_context(correlation_id=g.correlation_id, application_id=str(about) if about else None)
 
     # After the correlation hook: a request refused for its rate still gets its correlation id.
     init_rate_limits(app, services.settings)
@@ -70,6 +76,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.after_request
     def _headers(response: Any) -> Any:
         response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
+        created = CREATED_APPLICATION.fullmatch(response.headers.get("Location", ""))
+        if created:  # the access line of a submission names the application it created
+            bind_log_context(application_id=created.group(1))
         if request.path.startswith("/api/"):
             # Responses carry personal data: no shared or browser cache may keep them.
             response.headers["Cache-Control"] = "no-store"
@@ -79,6 +88,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.teardown_request
     def _forget(_exc: BaseException | None) -> None:
         forget_personal_data()
+        clear_log_context()
+
+    metrics.init_app(app)  # /metrics, and every request counted and timed
 
     from licence_service.cli import register_cli
 

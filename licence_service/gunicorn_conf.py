@@ -22,3 +22,23 @@ logconfig_dict = {
         "alembic": {"level": "WARNING"},  # imported with the CLI commands; its set-up lines are noise here
     },
 }
+
+# -- metrics (licence_service.metrics) ----------------------------------------------------------
+# Each gunicorn worker is its own process: their counters meet in a multiprocess directory under
+# VAR_DIR (or PROMETHEUS_MULTIPROC_DIR when the operator sets it), emptied when gunicorn starts.
+
+import os  # noqa: E402 - this section is about the environment the workers inherit
+from pathlib import Path  # noqa: E402
+
+from licence_service.metrics import MULTIPROC_ENV, prepare_multiproc_dir, retire_process, use_multiprocess_dir  # noqa: E402
+
+_var_dir = Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parent.parent / "var").resolve()
+use_multiprocess_dir(Path(os.environ.get(MULTIPROC_ENV) or _var_dir / "prometheus-web"))
+
+
+def on_starting(server: object) -> None:
+    prepare_multiproc_dir(Path(os.environ[MULTIPROC_ENV]))
+
+
+def child_exit(server: object, worker: object) -> None:
+    retire_process(worker.pid)  # type: ignore[attr-defined]

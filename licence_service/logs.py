@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import sys
+import types
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -198,7 +199,8 @@ def install_masking() -> None:
 
 class JsonFormatter(logging.Formatter):
     # Structured fields copied into the JSON object when a record carries them.
-    FIELDS = ("application_id", "correlation_id", "client_id", "method", "path", "status", "duration_ms")
+    FIELDS = ("application_id", "correlation_id", "event_id", "client_id", "method", "path", "status",
+              "duration_ms")
 
     def __init__(self, process: str) -> None:
         super().__init__()
@@ -226,8 +228,52 @@ def configure_logging(process: str, level: int = logging.INFO, stream: Any = Non
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(process))
     handler.addFilter(PersonalDataFilter())
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     install_masking()
 
+
+
+# -- what a line is about ---------------------------------------------------------------------------
+# The application and correlation ids of the request or message being handled, stamped on every line
+# logged meanwhile (ContextFilter), so `grep <application id>` over every process's log shows one
+# application's whole journey, and its correlation id ties the lines to the portal's request.
+
+_log_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "log_context", default=types.MappingProxyType({}))
+
+
+def bind_log_context(**fields: str | None) -> None:
+    """Add these fields to every line logged from here to the end of the current request or task
+    (the caller clears them with `clear_log_context`)."""
+    _log_context.set({**_log_context.get(), **{k: str(v) for k, v in fields.items() if v}})
+
+
+def clear_log_context() -> None:
+    _log_context.set({})
+
+
+def current_log_context() -> Mapping[str, str]:
+    return _log_context.get()
+
+
+@contextlib.contextmanager
+def log_context(**fields: str | None) -> Iterator[None]:
+    """Add these fields to every line logged inside the block."""
+    token = _log_context.set({**_log_context.get(), **{k: str(v) for k, v in fields.items() if v}})
+    try:
+        yield
+    finally:
+        _log_context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """A handler filter stamping the current log context on each record; a field the record was
+    given explicitly (`extra=`) is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in _log_context.get().items():
+            record.__dict__.setdefault(name, value)
+        return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -31,6 +32,9 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m workers {{{'|'.join(PROCESSES)}}}", file=sys.stderr)
         return 2
     name = argv[0]
+    # Workers serve their own metrics (licence_service.metrics), never into the web process's
+    # multiprocess directory; prometheus-client reads this variable when first imported.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     configure_logging(process=name)
     from workers.context import default_services
 
@@ -38,6 +42,13 @@ def main(argv: list[str]) -> int:
         services = default_services()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    from licence_service.metrics import serve_worker_metrics
+
+    try:
+        serve_worker_metrics(name, PROCESSES.index(name), services.settings.var_dir)
+    except (ValueError, OSError) as exc:
+        print(f"METRICS_PORT: cannot serve metrics: {exc}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"workers.{name}")
     if name in ("relay", "sweeper"):

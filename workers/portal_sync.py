@@ -10,6 +10,7 @@ its own pool thread, so one application whose portal calls hang or fail never ho
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +43,8 @@ class PortalSyncWorker:
             if application_id in self._busy:
                 return
             self._busy.add(application_id)
-        self.pool.submit(self._sync, application_id)
+        # The pool thread logs with the ids of the event that woke it (licence_service.logs).
+        self.pool.submit(contextvars.copy_context().run, self._sync, application_id)
 
     def _sync(self, application_id: str) -> None:
         try:

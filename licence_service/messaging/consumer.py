@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from kombu import Connection, Message
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from licence_service import metrics
 from licence_service.messaging import failures
 from licence_service.messaging.broker import DEFAULT_VISIBILITY_TIMEOUT, connect_until_ready
 from licence_service.messaging.envelope import Event
@@ -102,6 +103,12 @@ class StageWorker:
     # -- one message --------------------------------------------------------------------------------
 
     def process(self, body: Any, message: Message) -> None:
+        # Every line logged while handling it carries the message's application and correlation
+        # ids, and its time and outcome are counted (licence_service.metrics).
+        with metrics.handling_message(self.stage, body):
+            self._process(body, message)
+
+    def _process(self, body: Any, message: Message) -> None:
         attempt = _failed_attempts(message) + 1
         try:
             event = Event.from_dict(body if isinstance(body, dict) else {})
@@ -135,11 +142,13 @@ class StageWorker:
                 failures.schedule_retry(self.uow_factory, stage=self.stage, body=body, failed_attempts=attempt,
                                         error=error, due_at=self.now() + delay)
                 log.info("%s: retry %d parked for %.1f s", self.stage, attempt + 1, delay.total_seconds())
+                metrics.failure_recorded(self.stage, retry=True)
             else:
                 letter = failures.dead_letter(self.uow_factory, stage=self.stage, body=body,
                                               failed_attempts=attempt, error=error)
                 log.error("%s: dead letter %d after %d attempt(s): %s", self.stage, letter, attempt,
                           error.splitlines()[0] if error else "")
+                metrics.failure_recorded(self.stage, retry=False)
         except Exception:
             # The failure cannot be recorded (the database is down too): the message goes back to the
             # queue unacknowledged and uncounted, and the stage waits a little before the next one.

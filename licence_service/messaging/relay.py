@@ -21,6 +21,7 @@ from kombu import Connection, Producer
 from kombu.exceptions import OperationalError as BrokerError
 from kombu.transport.virtual.base import UndeliverableWarning
 
+from licence_service import metrics
 from licence_service.messaging import failures
 from licence_service.messaging.broker import connect_until_ready
 from licence_service.messaging.names import all_queues, events_exchange, queue_name
@@ -96,6 +97,7 @@ def relay_once(uow_factory: Callable[[], UnitOfWork], publisher: Publisher) -> i
         for row_id, event_id, routing_key, payload in rows:
             publisher.event(payload, routing_key, event_id)
             published.append(row_id)
+            metrics.event_published(payload, routing_key)
     finally:
         # Even when the broker fails mid-batch, what did go out is marked, so it is not sent again.
         if published:
