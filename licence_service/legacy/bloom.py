@@ -11,8 +11,8 @@ __all__ = ["BloomFilter"]
 
 
 class BloomFilter:
-    """``2**bits_log2`` bits, two probes. 2**27 bits (16 MiB) keep false positives near 1e-4 for
-    a million keys and about 1 % for ten million: the filter degrades gently, never fails."""
+    """``2**bits_log2`` bits, two probes. 2**27 bits (16 MiB) keep false positives near 2e-4 for
+    a million keys and about 2 % for ten million: the filter degrades gently, never fails."""
 
     __slots__ = ("_bits", "_mask")
 

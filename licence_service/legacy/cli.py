@@ -41,4 +41,6 @@ def import_legacy_command(file: Path, dry_run: bool, reject_report: Path | None,
         )
     except MalformedFileError as exc:
         raise click.ClickException(f"{file}: {exc}. Nothing was imported.") from None
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"{exc}. Nothing was imported.") from None
     click.echo(summary.render())

@@ -70,10 +70,14 @@ class LicenceRecord(NamedTuple):
     points: int
     card_serial: str | None
     classes: tuple[ClassData, ...]  # in R-CLASS printing order
+    # Whether a citizen ID, CMND or card serial of this licence may already have been claimed by
+    # an earlier licence of the same run (set by the reader, see pipeline.RunClaims): only such
+    # licences need checking against what the run wrote before.
+    suspect: bool = False
 
 
 # Positions in a record, for the hot paths that index plain tuples.
-NUMBER, LINES, PERSON, ISSUED_ON, STATUS, POINTS, CARD_SERIAL, CLASSES = range(8)
+NUMBER, LINES, PERSON, ISSUED_ON, STATUS, POINTS, CARD_SERIAL, CLASSES, SUSPECT = range(9)
 # Positions in a person.
 CITIZEN_ID, LEGACY_ID, BIRTH_YEAR = 0, 1, 4
 NO_RESTRICTIONS = "[]"
@@ -83,7 +87,7 @@ def view(record: tuple[Any, ...]) -> LicenceRecord:
     """A record with named fields, nested ones included."""
     return LicenceRecord(
         *record[:PERSON], PersonData._make(record[PERSON]), *record[ISSUED_ON:CLASSES],
-        tuple(ClassData._make(c) for c in record[CLASSES]),
+        tuple(ClassData._make(c) for c in record[CLASSES]), *record[SUSPECT:],
     )
 
 
@@ -196,20 +200,19 @@ def _single(r: Staged) -> tuple[Any, ...]:
 
 
 def _licence(number: str, accepted: list[Staged], person: PersonData) -> tuple[Any, ...]:
-    # Latest issue first; on a tie the earlier line, so the choice does not depend on luck.
+    # The latest issued row gives the issue date and, when it has one, the card serial; on a tie
+    # the earlier line, so the choice does not depend on luck.
     by_issue = sorted(accepted, key=lambda r: (r.issued_on, -r.line), reverse=True)
     serial = next((r.card_serial for r in by_issue if r.card_serial), None)
-    classes = sorted(
-        ((number, r.class_code, r.passed_on, r.issued_on, r.valid_until, NO_RESTRICTIONS) for r in accepted),
-        key=lambda c: _CLASS_RANK[c[1]],
-    )
+    classes = [(number, r.class_code, r.passed_on, r.issued_on, r.valid_until, NO_RESTRICTIONS) for r in accepted]
+    classes.sort(key=lambda c: _CLASS_RANK[c[1]])
     return (
         number,
-        tuple(r.line for r in accepted),
+        tuple([r.line for r in accepted]),
         tuple(person),
         by_issue[0].issued_on,
-        max((r.status for r in accepted), key=_SEVERITY.__getitem__),  # type: ignore[arg-type]
-        min(r.points for r in accepted),  # type: ignore[type-var]
+        max([r.status for r in accepted], key=_SEVERITY.__getitem__),
+        min([r.points for r in accepted]),  # type: ignore[type-var]
         serial,
         tuple(classes),
     )

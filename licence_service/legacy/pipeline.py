@@ -9,9 +9,12 @@ reader waits when the writer is behind.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import queue as queue_module
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -19,14 +22,15 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from licence_service.legacy.grouping import NUMBER, Reject, build_licence
+from licence_service.legacy.bloom import BloomFilter
+from licence_service.legacy.grouping import CARD_SERIAL, CITIZEN_ID, LEGACY_ID, NUMBER, PERSON, Reject, build_licence
 from licence_service.legacy.rows import ExportReader, MalformedFileError, RowParser, Staged, decode_problems
 from licence_service.legacy.scan import scan_export
 from licence_service.legacy.staging import StagingStore
 
-__all__ = ["Batch", "ReaderFailedError", "reader_events", "run_reader"]
+__all__ = ["Batch", "ReaderFailedError", "gc_paused", "reader_events", "run_reader"]
 
-BATCH_SIZE = 20_000  # licences per batch: big enough for bulk inserts, small enough for memory
+BATCH_SIZE = 10_000  # licences per batch: big enough for bulk inserts, small enough for memory
 _QUEUE_DEPTH = 2  # batches in flight between the reader process and the writer
 
 
@@ -45,6 +49,23 @@ class ReaderFailedError(RuntimeError):
 Event = tuple[Any, ...]
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the duration of an import.
+
+    An import allocates millions of tuples and lists, none of them in reference cycles, and each
+    batch of allocations made the collector walk the whole live heap again; pausing it saved about
+    a tenth of the run time. Reference counting still frees everything as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def reader_events(
     path: Path,
     *,
@@ -56,6 +77,40 @@ def reader_events(
 
     Raises `MalformedFileError` from the scan, before the first batch.
     """
+    with gc_paused():
+        yield from _reader_events(path, batch_size, workdir, on_scan)
+
+
+class RunClaims:
+    """Flags licences whose citizen ID, CMND or card serial an earlier licence of this run may
+    already have (`LicenceRecord.suspect`).
+
+    One identifier, one licence: the writer must refuse a licence claiming what another holds. When
+    the register was empty before the run, only the run itself can hold anything, and this lets the
+    writer check just the flagged few instead of every licence. Fixed memory: a Bloom filter per
+    kind (2**24 bits, 2 MiB: false flags stay under 1 % up to some 900,000 licences and near 5 % at
+    two million, and a false flag only costs the writer one look-up).
+    """
+
+    def __init__(self) -> None:
+        self._citizen_ids, self._legacy_ids, self._serials = BloomFilter(24), BloomFilter(24), BloomFilter(24)
+
+    def flag(self, record: tuple[Any, ...]) -> tuple[Any, ...]:
+        person = record[PERSON]
+        suspect = False
+        # Every identifier is added, even once the licence is already suspect.
+        if person[CITIZEN_ID] is not None and self._citizen_ids.add(person[CITIZEN_ID]):
+            suspect = True
+        if person[LEGACY_ID] is not None and self._legacy_ids.add(person[LEGACY_ID]):
+            suspect = True
+        if record[CARD_SERIAL] is not None and self._serials.add(record[CARD_SERIAL]):
+            suspect = True
+        return (*record, suspect)
+
+
+def _reader_events(
+    path: Path, batch_size: int, workdir: Path | None, on_scan: Callable[[int, int], None] | None
+) -> Iterator[Event]:
     scan = scan_export(path, progress=on_scan)
     yield ("scanned", scan.data_lines, None if scan.stragglers is None else len(scan.stragglers))
     stragglers = scan.stragglers
@@ -63,9 +118,12 @@ def reader_events(
     rejects: list[Reject] = []
     rows_read = 0
 
+    claims = RunClaims()
+
     def cut() -> Batch:
         records.sort(key=itemgetter(NUMBER))
-        batch = Batch(records.copy(), sorted(rejects, key=lambda r: r.line), rows_read)
+        # Flagged in the order the writer applies them, so "earlier" means the same to both.
+        batch = Batch([claims.flag(r) for r in records], sorted(rejects, key=lambda r: r.line), rows_read)
         records.clear()
         rejects.clear()
         return batch
@@ -108,8 +166,10 @@ def reader_events(
             finish(group)
             if len(records) >= batch_size:
                 yield ("batch", cut())
-        yield ("batch", cut())
-        yield ("done", rows_read, staging.rows)
+        staged = staging.rows
+    # Announced once the staging file is gone: the reader process is finished when it says so.
+    yield ("batch", cut())
+    yield ("done", rows_read, staged)
 
 
 def _child(events: multiprocessing.Queue[Event], path: Path, batch_size: int, workdir: Path | None) -> None:
@@ -146,8 +206,12 @@ def run_reader(
         return
     ctx = _context()
     events = ctx.Queue(maxsize=_QUEUE_DEPTH)
-    child = ctx.Process(target=_child, args=(events, path, batch_size, workdir), daemon=True)
+    # The child's staging file lives in a folder this process owns, so it goes away even when
+    # the child has to be stopped before it can tidy up.
+    scratch = tempfile.TemporaryDirectory(prefix="legacy-import-", dir=workdir)
+    child = ctx.Process(target=_child, args=(events, path, batch_size, Path(scratch.name)), daemon=True)
     child.start()
+    finished = False
     try:
         while True:
             try:
@@ -169,11 +233,14 @@ def run_reader(
             else:
                 yield event
                 if kind == "done":
+                    finished = True
                     break
     finally:
-        # Ends only our own child: normally it has finished; after an error it may be blocked on
-        # the full queue, which closing the generator early also leaves it in.
+        # Ends only our own child. After "done" it is just exiting; after an error (or when the
+        # caller stops early) it may be blocked on the full queue, and is stopped.
+        child.join(timeout=10 if finished else 0)
         if child.is_alive():
             child.terminate()
-        child.join()
+            child.join()
         events.close()
+        scratch.cleanup()

@@ -6,7 +6,8 @@ For each batch of licences (from `pipeline.py`) in one transaction:
   authority `SGTVT-01`), its classes and, when the export names one, its card (status valid);
 * a licence in the register whose export rows say something new is updated, and the change is
   appended to `licence_history`; one that says nothing new is left alone (re-importing the same file
-  changes nothing);
+  changes nothing). A created licence gets no history row: history records changes to what the
+  register held, and a row per created licence would add a sixth of the first import's writes;
 * a licence with an open application (R-ELIG-5's statuses) is not overwritten but reported, and one
   that this service has renewed since (a card issued by an application, or a `vn-2025` licence) is
   kept: the register is newer than the export;
@@ -21,9 +22,9 @@ Speed: inserts go through SQLAlchemy Core statements compiled once and executed 
 on the driver (`Connection.exec_driver_sql`), with values already in the form the database stores
 (ISO dates, JSON text). Passing them through the column types instead costs several microseconds a
 row, three times the database's own work on SQLite. Updates are rarer and use ordinary typed Core
-statements. When the register is empty at the start (the first, largest conversion), existence
-and claim checks are answered from a Bloom filter of what this run has written, and the database
-is asked only on a "maybe".
+statements. When the register is empty at the start (the first, largest conversion), nothing is
+looked up: every licence is new, and only the licences the reader flags as perhaps sharing an
+identifier with an earlier one of the run (`LicenceRecord.suspect`) are checked.
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, null, select, update
 
 from licence_service.domain.model import FINAL_STATUSES
-from licence_service.legacy.bloom import BloomFilter
 from licence_service.legacy.grouping import (
     BIRTH_YEAR,
     CARD_SERIAL,
@@ -50,6 +50,7 @@ from licence_service.legacy.grouping import (
     LINES,
     NUMBER,
     PERSON,
+    SUSPECT,
     LicenceRecord,
     PersonData,
     Reject,
@@ -114,7 +115,7 @@ class Counts:
     rows_imported: int = 0  # rows of licences created, updated or unchanged
     year_only_birth_dates: int = 0
     cmnd_only_people: int = 0
-    held_numbers: list[str] = field(default_factory=list)
+    held_licences: list[str] = field(default_factory=list)
 
 
 class _Existing(NamedTuple):
@@ -189,19 +190,16 @@ class RegisterWriter:
         source: str,
         dry_run: bool = False,
         now: dt.datetime | None = None,
-        record_creation: bool = True,
     ) -> None:
         self.conn = conn
         self.dry_run = dry_run
         self.source = source[:64]
         self.counts = Counts()
-        self.record_creation = record_creation
         self.now = now or dt.datetime.now(dt.UTC)
         self._now_stored = _stored(conn, _LICENCES.c.updated_at, self.now)
         self._dialect = conn.dialect.name
-        # Claims made by this run: a Bloom filter says "certainly not" cheaply; a dry run, which
-        # writes nothing, keeps the exact claims in memory-bounded on-disk form (_DryRunLedger).
-        self._claimed = {kind: BloomFilter(26) for kind in _CLAIM_REASONS}
+        # A dry run writes nothing, so the identifiers its licences claim are kept aside, on disk
+        # (memory stays flat), for the checks of later licences.
         self._ledger = _DryRunLedger() if dry_run else None
         with conn.begin():
             self._register_was_empty = all(
@@ -234,7 +232,19 @@ class RegisterWriter:
         out: list[Reject] = []
         if not records:
             return out
-        existing = {} if self._register_was_empty else self._load_existing([r[NUMBER] for r in records])
+        if self._register_was_empty:
+            # Nothing was on record before this run: every licence is new, and its identifiers can
+            # only clash with what the run itself wrote, which the reader has flagged. The rest go
+            # in unchecked, first, so that the checks of the flagged ones see them. (Should the
+            # service register a person with one of their citizen IDs meanwhile, the unique
+            # constraint stops the batch and the import; run again, it checks everything.)
+            self._create([r for r in records if not r[SUSPECT]], {})
+            suspects = [r for r in records if r[SUSPECT]]
+            if suspects:
+                new, _, reuse = self._check_claims(suspects, [], out)
+                self._create(new, reuse)
+            return out
+        existing = self._load_existing([r[NUMBER] for r in records])
         new: list[tuple[Any, ...]] = []
         updates: list[_Update] = []
         for record in records:
@@ -253,11 +263,9 @@ class RegisterWriter:
                     updates.append(plan)
         updates = self._hold_open_applications(updates, out)
         new, updates, reuse = self._check_claims(new, updates, out)
+        self._create(new, reuse)
         if not self.dry_run:
-            self._insert_new(new, reuse)
             self._write_updates(updates)
-        self._count_imported(new, created=sum(len(r[CLASSES]) for r in new))
-        self.counts.licences_created += len(new)
         for plan in updates:
             self._count_imported(
                 [plan.record],
@@ -268,6 +276,17 @@ class RegisterWriter:
             )
             self.counts.licences_updated += 1
         return out
+
+    def _create(self, new: list[tuple[Any, ...]], reuse: dict[str, int]) -> None:
+        if self._ledger is not None:
+            claims: dict[str, list[tuple[str, str]]] = {kind: [] for kind in _CLAIM_REASONS}
+            for r in new:
+                _add_claims(claims, r[NUMBER], r[PERSON][CITIZEN_ID], r[PERSON][LEGACY_ID], r[CARD_SERIAL])
+            self._ledger.add([(kind, v, n) for kind, pairs in claims.items() for v, n in pairs])
+        else:
+            self._insert_new(new, reuse)
+        self._count_imported(new, created=sum(len(r[CLASSES]) for r in new))
+        self.counts.licences_created += len(new)
 
     def _count_imported(self, records: Sequence[tuple[Any, ...]], *, created: int = 0, updated: int = 0,
                         unchanged: int = 0, kept: int = 0) -> None:
@@ -351,8 +370,8 @@ class RegisterWriter:
                 kept.append(plan)
                 continue
             self.counts.licences_held += 1
-            if len(self.counts.held_numbers) < 20:
-                self.counts.held_numbers.append(plan.record.number)
+            if len(self.counts.held_licences) < 20:
+                self.counts.held_licences.append(plan.record.number)
             reason = ((HELD_REASON, "an application for this licence is open: not updated, import again later"),)
             out.extend(Reject(line, plan.record.number, reason) for line in plan.record.lines)
         return kept
@@ -379,21 +398,18 @@ class RegisterWriter:
         updating = {u.record.number for u in updates}
         for kind, pairs in claims.items():
             code, detail = _CLAIM_REASONS[kind]
-            bloom = self._claimed[kind]
             first: dict[str, str] = {}
-            suspects: list[tuple[str, str]] = []
+            unique: list[tuple[str, str]] = []
             for value, number in pairs:
                 other = first.setdefault(value, number)
                 if other != number:
                     refused.setdefault(number, (code, detail.format(value=value, other=other)))
-                # add() both answers "may this run have claimed it already?" and records the claim;
-                # a claim refused afterwards stays in the filter: one more false "maybe", harmless.
-                elif bloom.add(value) or not self._register_was_empty:
-                    suspects.append((value, number))
-            if not suspects:
+                else:
+                    unique.append((value, number))
+            if not unique:
                 continue
-            holders = self._holders(kind, suspects)
-            for value, number in suspects:
+            holders = self._holders(kind, unique)
+            for value, number in unique:
                 others = [h for h in holders.get(value, ()) if h[0] != number]
                 if not others:
                     continue
@@ -412,16 +428,19 @@ class RegisterWriter:
             new = [r for r in new if r[NUMBER] not in refused]
             updates = [u for u in updates if u.record.number not in refused]
         if self._ledger is not None:
-            self._ledger.add([(k, v, n) for k, pairs in claims.items() for v, n in pairs if n not in refused])
+            # New licences enter the ledger when "created" (_create); updated ones here.
+            changed = {u.record.number for u in updates}
+            self._ledger.add([(k, v, n) for k, pairs in claims.items() for v, n in pairs
+                              if n in changed and n not in refused])
         return new, updates, reuse
 
-    def _holders(self, kind: str, suspects: list[tuple[str, str]]) -> dict[str, list[tuple[str, int | None]]]:
+    def _holders(self, kind: str, claims: list[tuple[str, str]]) -> dict[str, list[tuple[str, int | None]]]:
         """Who already holds each value: [(licence number, or _NO_LICENCE, person id)].
 
         In a real run the register holds this run's claims too. A dry run wrote nothing, so it asks
         its ledger about them, and the register only about what was there before the run.
         """
-        values = sorted({v for v, _ in suspects})
+        values = sorted({v for v, _ in claims})
         holders: dict[str, list[tuple[str, int | None]]] = {}
         if self._ledger is not None:
             for value, number in self._ledger.holders(kind, values):
@@ -451,12 +470,11 @@ class RegisterWriter:
             return
         now = self._now_stored
         ids = iter(self._new_person_ids(sum(1 for r in new if r[NUMBER] not in reuse)))
-        people, licences, classes, cards, history = [], [], [], [], []
+        people, licences, classes, cards = [], [], [], []
         reused_people: list[tuple[int, PersonData]] = []
-        source, record_creation = self.source, self.record_creation
         # Records are laid out as the rows they become (see LicenceRecord), so this loop, run for
         # every licence of the first import, mostly just hands tuples over.
-        for number, lines, person, issued_on, status, points, serial, licence_classes in new:
+        for number, _lines, person, issued_on, status, points, serial, licence_classes, *_ in new:
             person_id = reuse.get(number)
             if person_id is None:
                 person_id = next(ids)
@@ -467,10 +485,6 @@ class RegisterWriter:
             classes.extend(licence_classes)
             if serial is not None:
                 cards.append((serial, number, issued_on, "valid"))
-            if record_creation:
-                # Formatted by hand: json.dumps per licence cost more than inserting the row.
-                change = f'{{"action": "created", "lines": [{", ".join(map(str, lines))}]}}'
-                history.append((number, now, source, change))
         conn = self.conn
         self._people(conn, people)
         for person_id, p in reused_people:
@@ -481,7 +495,6 @@ class RegisterWriter:
         self._licences(conn, licences)
         self._classes(conn, classes)
         self._cards(conn, cards)
-        self._history(conn, history)
 
     def _write_updates(self, updates: list[_Update]) -> None:
         if not updates:
@@ -512,8 +525,7 @@ class RegisterWriter:
 
 def _holder_query(kind: str, values: Sequence[str]) -> Any:
     if kind == "card_serial":
-        return select(_CARDS.c.serial, _CARDS.c.licence_number, _CARDS.c.licence_number.is_(None))\
-            .where(_CARDS.c.serial.in_(values))
+        return select(_CARDS.c.serial, _CARDS.c.licence_number, null()).where(_CARDS.c.serial.in_(values))
     if kind == "legacy_id":
         # A CMND identifies a person: it conflicts only when that person holds another licence.
         return select(_PEOPLE.c.legacy_id_number, _LICENCES.c.number, _PEOPLE.c.id)\

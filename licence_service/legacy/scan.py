@@ -61,7 +61,7 @@ def _licence_key(field: str) -> str | None:
         return None
 
 
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20  # bytes read at a time: the block, its decoded copy and the matches stay small
 # One match per complete line: the text before the first comma, and the rest of the line.
 _LINE = re.compile(rb"([^,\r\n]*)[^\n]*\n")
 
@@ -101,7 +101,11 @@ def _first_field_keys(f: BinaryIO, state: _Progress) -> Iterator[str | None]:
         for raw in _LINE.findall(block):
             if raw != previous_raw:
                 previous_raw = raw
-                yield _licence_key(raw.strip(b'"').decode("utf-8"))
+                # bytes.isdigit() is ASCII-only: twelve of them are a clean number already.
+                if len(raw) == 12 and raw.isdigit():
+                    yield raw.decode("ascii")
+                else:
+                    yield _licence_key(raw.strip(b'"').decode("utf-8"))
         state.advance(block)
 
 
@@ -155,7 +159,8 @@ def scan_export(
         state = _Progress(len(first), size, progress)
         keys = _first_field_keys(f, state) if at == 0 else _csv_keys(f, state, at)
 
-        bloom = BloomFilter()
+        # 2**25 bits (4 MiB): a false "seen" sets a licence aside needlessly, nothing worse.
+        bloom = BloomFilter(25)
         stragglers: set[str] | None = set()
         previous: str | None = None
         for key in keys:

@@ -22,7 +22,7 @@ __all__ = ["StagingStore"]
 _COLUMNS = Staged._fields
 _FLUSH_EVERY = 5000
 # The staging connection's page cache, in KiB (SQLite's negative cache_size unit).
-_CACHE_KIB = 32 * 1024
+_CACHE_KIB = 8 * 1024
 
 
 class StagingStore:

@@ -1,0 +1,77 @@
+"""The fixed-memory Bloom filter and the terminal progress bar."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from licence_service.legacy.bloom import BloomFilter
+from licence_service.legacy.progress import TerminalProgress
+
+
+def test_bloom_never_forgets_and_says_certainly_not_for_new_keys():
+    bloom = BloomFilter(20)
+    keys = [f"0100{i:08d}" for i in range(5000)]
+    assert [bloom.add(k) for k in keys].count(True) <= 5  # first additions: "not before" (bar rare false hits)
+    assert all(k in bloom for k in keys)
+    assert all(bloom.add(k) for k in keys)  # second additions: "maybe before", always
+
+
+def test_bloom_false_positive_rate_is_small_at_its_design_load():
+    bloom = BloomFilter(20)  # 1 Mi bits
+    for i in range(20_000):
+        bloom.add(("citizen_id", i))
+    # Two probes at 2 % load: about 0.14 %, some 30 of 20,000 (hashes are salted per process, so
+    # the count varies from run to run; the bound is five times the expectation).
+    false_hits = sum(("card_serial", i) in bloom for i in range(20_000))
+    assert false_hits < 150
+
+
+def test_bloom_refuses_silly_sizes():
+    with pytest.raises(ValueError):
+        BloomFilter(3)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_shows_rows_per_second_and_eta():
+    out, clock = io.StringIO(), FakeClock()
+    bar = TerminalProgress(out, clock=clock)
+    bar.importing(0, 1000)
+    clock.now += 2.0
+    bar.importing(400, 1000)
+    last = out.getvalue().split("\r")[-1]
+    assert "400/1,000 rows" in last and "200 rows/s" in last and "ETA 0:00:03" in last and "40%" in last
+
+
+def test_progress_is_drawn_at_most_ten_times_a_second_but_always_at_the_end():
+    out, clock = io.StringIO(), FakeClock()
+    bar = TerminalProgress(out, clock=clock)
+    for done in range(1, 100):
+        bar.importing(done, 100)  # the clock does not move: only the first draw passes the limit
+    bar.importing(100, 100)
+    assert out.getvalue().count("\r") == 2
+    bar.finish()
+    assert out.getvalue().endswith("\n")
+
+
+def test_scanning_shows_bytes_per_second():
+    out, clock = io.StringIO(), FakeClock()
+    bar = TerminalProgress(out, clock=clock)
+    bar.scanning(0, 10_000_000)
+    clock.now += 1.0
+    bar.scanning(5_000_000, 10_000_000)
+    assert "checking" in out.getvalue() and "5.0 MB/s" in out.getvalue()
+
+
+def test_finish_without_drawing_writes_nothing():
+    out = io.StringIO()
+    TerminalProgress(out).finish()
+    assert out.getvalue() == ""

@@ -1,0 +1,113 @@
+"""The reading side: rows grouped into licences however they are spread over the file."""
+
+from __future__ import annotations
+
+import pytest
+
+from licence_service.legacy import scan
+from licence_service.legacy.grouping import view
+from licence_service.legacy.pipeline import reader_events, run_reader
+from licence_service.legacy.rows import MalformedFileError
+from tests.unit.legacy.exports import row, write_export
+
+
+def licences(path, **kwargs):
+    records, rejects, done = [], [], None
+    for event in run_reader(path, **{"parallel": False, **kwargs}):
+        if event[0] == "batch":
+            records.extend(view(r) for r in event[1].records)
+            rejects.extend(event[1].rejects)
+        elif event[0] == "done":
+            done = event
+    return records, rejects, done
+
+
+def scattered_rows():
+    # Licence ...001 has rows at the start, the middle and the end; ...003 has one bad row.
+    return [
+        row(SO_GPLX="010000000001", HANG="A1", SO_CCCD="001060000001"),
+        row(SO_GPLX="010000000002", HANG="A1", SO_CCCD="001060000002"),
+        row(SO_GPLX="01 0000 000001", HANG="B2", SO_CCCD="001060000001", NGAY_HET_HAN="20/04/1995"),
+        row(SO_GPLX="010000000003", HANG="Z9", SO_CCCD="001060000003"),
+        row(SO_GPLX="bad", HANG="A1"),
+        row(SO_GPLX="010000000002", HANG="A2", SO_CCCD="001060000002"),
+        row(SO_GPLX="01.0000.000001", HANG="C", SO_CCCD="001060000001", NGAY_HET_HAN="20/04/1990"),
+    ]
+
+
+def check_scattered(records, rejects, done):
+    by_number = {r.number: r for r in records}
+    assert sorted(by_number) == ["010000000001", "010000000002"]
+    assert [c.code for c in by_number["010000000001"].classes] == ["A1", "B2", "C"]
+    assert by_number["010000000001"].lines == (2, 4, 8)
+    assert [c.code for c in by_number["010000000002"].classes] == ["A1", "A2"]
+    assert sorted((r.line, r.licence_number, r.reasons[0][0]) for r in rejects) == [
+        (5, "010000000003", "unknown_class"), (6, "bad", "bad_licence_number"),
+    ]
+    assert done[1] == 7  # rows read
+
+
+def test_rows_of_a_licence_spread_over_the_file_become_one_licence(tmp_path):
+    records, rejects, done = licences(write_export(tmp_path / "e.csv", scattered_rows()))
+    check_scattered(records, rejects, done)
+    assert done[2] == 5  # only the two scattered licences' rows went through staging
+
+
+def test_with_too_many_stragglers_every_row_is_staged_and_the_result_is_the_same(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "STRAGGLER_LIMIT", 0)
+    records, rejects, done = licences(write_export(tmp_path / "e.csv", scattered_rows()))
+    check_scattered(records, rejects, done)
+    assert done[2] == 6  # every row with a readable number was staged
+
+
+def test_the_child_process_reader_gives_the_same_licences(tmp_path):
+    check_scattered(*licences(write_export(tmp_path / "e.csv", scattered_rows()), parallel=True))
+
+
+def test_batches_are_cut_at_the_batch_size_and_ordered_by_licence_number(tmp_path):
+    rows = [row(SO_GPLX=f"0100000000{i:02d}", SO_CCCD=f"0010600000{i:02d}") for i in (5, 3, 9, 1, 7)]
+    batches = [e[1] for e in reader_events(write_export(tmp_path / "e.csv", rows), batch_size=2) if e[0] == "batch"]
+    assert [len(b.records) for b in batches] == [2, 2, 1]
+    assert [[r[0][-1] for r in b.records] for b in batches] == [["3", "5"], ["1", "9"], ["7"]]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_malformed_file_raises_before_any_batch(tmp_path, parallel):
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"SO_GPLX,HO_TEN\r\n010000000001,X\r\n")
+    events = run_reader(path, parallel=parallel)
+    with pytest.raises(MalformedFileError, match="missing column"):
+        next(events)
+
+
+def test_a_quoted_line_break_keeps_rows_together_and_lines_at_the_record_start(tmp_path):
+    rows = [
+        row(SO_GPLX="010000000001", HANG="A1", NOI_CU_TRU="Số 1\r\nHàng Bài"),
+        row(SO_GPLX="010000000001", HANG="B2", NGAY_HET_HAN="20/04/1995"),
+        row(SO_GPLX="010000000002", HANG="Z9"),
+    ]
+    records, rejects, done = licences(write_export(tmp_path / "e.csv", rows))
+    assert [(r.number, r.lines, r.person.residence) for r in records] == [
+        ("010000000001", (2, 4), "Số 1 Hàng Bài"),
+    ]
+    assert [(r.line, r.reasons[0][0]) for r in rejects] == [(5, "unknown_class")]
+    assert done[1:] == (3, 0)  # three rows, none set aside
+
+
+def test_a_file_with_only_a_header_has_nothing_to_import(tmp_path):
+    records, rejects, done = licences(write_export(tmp_path / "e.csv", []))
+    assert (records, rejects, done[1:]) == ([], [], (0, 0))
+
+
+@pytest.mark.parametrize("stop_early", [False, True])
+def test_the_reader_process_leaves_no_staging_files_behind(tmp_path, stop_early):
+    export = write_export(tmp_path / "e.csv", scattered_rows())
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    events = run_reader(export, parallel=True, batch_size=1, workdir=scratch)
+    if stop_early:
+        next(events)  # scanned; then the caller gives up, with the reader still busy
+        events.close()
+    else:
+        assert [e[0] for e in events][-1] == "done"
+    assert list(scratch.iterdir()) == []

@@ -1,0 +1,102 @@
+"""Pass 1: a malformed file is refused before anything happens; scattered licences are found."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from licence_service.legacy.rows import COLUMNS, MalformedFileError
+from licence_service.legacy.scan import scan_export
+from tests.unit.legacy.exports import export_text, row, write_export
+
+
+def test_adjacent_rows_of_a_licence_are_not_stragglers(tmp_path):
+    path = write_export(tmp_path / "e.csv", [
+        row(SO_GPLX="010000000001", HANG="A1"), row(SO_GPLX="01 0000 000001", HANG="B2"),
+        row(SO_GPLX="010000000002"),
+    ])
+    result = scan_export(path)
+    assert result.stragglers == frozenset()
+    assert result.data_lines == 3
+    assert result.header == list(COLUMNS)
+
+
+def test_a_licence_whose_rows_are_apart_is_a_straggler_whatever_its_spelling(tmp_path):
+    path = write_export(tmp_path / "e.csv", [
+        row(SO_GPLX="010000000001", HANG="A1"), row(SO_GPLX="010000000002"),
+        row(SO_GPLX="01.0000.000001", HANG="B2"),
+    ])
+    assert scan_export(path).stragglers == frozenset({"010000000001"})
+
+
+def test_rows_without_a_readable_number_neither_start_nor_end_a_run(tmp_path):
+    path = write_export(tmp_path / "e.csv", [
+        row(SO_GPLX="010000000001", HANG="A1"), row(SO_GPLX="not a number"), row(SO_GPLX="010000000001", HANG="B2"),
+    ])
+    assert scan_export(path).stragglers == frozenset()
+
+
+def test_a_quoted_first_field_is_read_as_the_csv_module_reads_it(tmp_path):
+    text = export_text([row(SO_GPLX="010000000001"), row(SO_GPLX="010000000002")])
+    text += '"01 0000 000001",' + ",".join("x" * 1 for _ in COLUMNS[1:]) + "\r\n"
+    path = tmp_path / "e.csv"
+    path.write_text(text, encoding="utf-8")
+    assert scan_export(path).stragglers == frozenset({"010000000001"})
+
+
+def test_licence_number_in_another_column_is_found_by_a_real_csv_parse(tmp_path):
+    header = [*COLUMNS[1:], "SO_GPLX"]
+    # A residence with a quoted line break comes before the licence number.
+    rows = [row(SO_GPLX="010000000001", NOI_CU_TRU="Số 1\nHà Nội"), row(SO_GPLX="010000000002"),
+            row(SO_GPLX="010000000001", HANG="B2")]
+    path = write_export(tmp_path / "e.csv", rows, header)
+    result = scan_export(path)
+    assert result.stragglers == frozenset({"010000000001"})
+    assert result.data_lines == 4  # physical lines: the quoted break adds one
+
+
+def test_too_many_stragglers_means_stage_everything(tmp_path):
+    rows = [row(SO_GPLX=f"0100000000{i:02d}") for i in range(5)] * 2
+    path = write_export(tmp_path / "e.csv", rows)
+    assert scan_export(path, straggler_limit=3).stragglers is None
+    assert scan_export(path, straggler_limit=10).stragglers == frozenset(r["SO_GPLX"] for r in rows)
+
+
+def test_not_utf8_late_in_the_file_is_refused_with_its_line(tmp_path):
+    good = export_text([row(SO_GPLX=f"0100000000{i:02d}") for i in range(20)]).encode("utf-8")
+    # Windows-1258, the legacy Vietnamese code page (letters decomposed, as it spells them).
+    line = export_text([row(HO_TEN="TRẦN VĂN NĂM")]).split("\r\n", 1)[1]
+    bad = unicodedata.normalize("NFD", line).encode("cp1258", errors="replace")
+    path = tmp_path / "e.csv"
+    path.write_bytes(good + bad)
+    with pytest.raises(MalformedFileError, match=r"not UTF-8 \(line 22"):
+        scan_export(path)
+
+
+def test_a_latin1_header_is_refused(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_bytes("SỐ_GPLX".encode("utf-16"))
+    with pytest.raises(MalformedFileError, match="not UTF-8"):
+        scan_export(path)
+
+
+def test_a_missing_column_is_refused(tmp_path):
+    path = write_export(tmp_path / "e.csv", [row()], [c for c in COLUMNS if c != "DIEM"])
+    with pytest.raises(MalformedFileError, match="DIEM"):
+        scan_export(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\r\n"])
+def test_an_empty_file_is_refused(tmp_path, content):
+    path = tmp_path / "e.csv"
+    path.write_bytes(content)
+    with pytest.raises(MalformedFileError, match="empty"):
+        scan_export(path)
+
+
+def test_progress_is_reported_up_to_the_whole_size(tmp_path):
+    path = write_export(tmp_path / "e.csv", [row()])
+    seen = []
+    scan_export(path, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (path.stat().st_size, path.stat().st_size)
