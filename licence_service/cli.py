@@ -13,6 +13,7 @@ from licence_service.bootstrap import services_for
 from licence_service.cli_dlq import dlq
 from licence_service.cli_photos import photos
 from licence_service.cli_portal import portal_sync
+from licence_service.legacy.cli import registry
 from licence_service.registers.sandbox_loader import SandboxFileError, load_sandbox
 from licence_service.store.migrate import upgrade
 from licence_service.tokens import SCOPES, issue_token
@@ -56,5 +57,5 @@ def sandbox_load(file: Path) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for group in (db, tokens, sandbox, portal_sync, dlq, photos):
+    for group in (db, tokens, sandbox, registry, portal_sync, dlq, photos):
         app.cli.add_command(group)

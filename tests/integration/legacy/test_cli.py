@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from flask import Flask
 
+from licence_service.app import create_app
 from licence_service.bootstrap import Services
 from licence_service.config import load_settings
-from licence_service.legacy.cli import registry
 from licence_service.store.database import make_session_factory
 from tests.integration.legacy.support import TABLES, changed_copy, history, report, snapshot
 
@@ -17,11 +16,10 @@ def cli(sqlite_register, tmp_path):
     settings = load_settings({
         "VAR_DIR": str(tmp_path / "var"), "DATABASE_URL": sqlite_register.url, "TOKEN_SECRET": "s" * 48,
     })
-    app = Flask("legacy-cli-test")
-    app.extensions["licence_service"] = Services(
+    # The service's own app: the command must be wired into `flask --app licence_service`.
+    app = create_app(services=Services(
         settings=settings, engine=sqlite_register.engine, session_factory=make_session_factory(sqlite_register.engine)
-    )
-    app.cli.add_command(registry)
+    ))
     runner = app.test_cli_runner()
     return lambda *args: runner.invoke(args=["registry", "import-legacy", *map(str, args)])
 
