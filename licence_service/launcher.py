@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from licence_service.config import PROJECT_ROOT, ConfigError, load_settings
+from licence_service.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from licence_service.embedded_redis import ensure_redis, stop_embedded_redis
 from licence_service.store.migrate import upgrade
 
@@ -45,6 +45,15 @@ def main() -> int:
         started_redis = True
         settings = settings.with_overrides(redis_url=env["REDIS_URL"])
         print(f"embedded Redis on {env['REDIS_URL']} (data in {settings.var_dir / 'redis'})")
+    try:
+        return _serve(settings, env)
+    finally:
+        # Also when migrating or loading the sample data fails: never leave the embedded Redis behind.
+        if started_redis:
+            stop_embedded_redis(settings.var_dir)
+
+
+def _serve(settings: Settings, env: dict[str, str]) -> int:
     upgrade(settings.database_url)
     marker = settings.var_dir / "sample-data-loaded"
     if not marker.exists():
@@ -66,12 +75,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    try:
-        return honcho.wait()
-    finally:
-        if started_redis:
-            stop_embedded_redis(settings.var_dir)
-
+    return honcho.wait()
 
 if __name__ == "__main__":
     sys.exit(main())

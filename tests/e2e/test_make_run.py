@@ -72,3 +72,16 @@ def test_launcher_runs_the_whole_service_on_the_embedded_default_and_ctrl_c_stop
             raise
     wait_for(lambda: not answers_ping(redis_port), timeout=20, message="the embedded Redis to stop")
     wait_for(lambda: get(f"{base}/healthz") is None, timeout=20, message="the API to stop")
+
+
+def test_launcher_that_fails_to_start_leaves_no_embedded_redis_behind(tmp_path: Path):
+    redis_port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    # Nothing listens on port 1: the migration fails after the embedded Redis has started.
+    env.update(VAR_DIR=str(tmp_path / "var"), EMBEDDED_REDIS_PORT=str(redis_port),
+               DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = subprocess.run([sys.executable, "-m", "licence_service.launcher"], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, timeout=120)
+    assert result.returncode != 0
+    assert b"embedded Redis on" in result.stdout  # it did start, so stopping it is what is tested
+    wait_for(lambda: not answers_ping(redis_port), timeout=20, message="the embedded Redis to stop")
