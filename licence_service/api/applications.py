@@ -9,12 +9,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from licence_service.api import presenters
-from licence_service.api.auth import json_body, requires_scope
+from licence_service.api.auth import BEARER, json_body, requires_scope
 from licence_service.api.errors import validation_problem
 from licence_service.bootstrap import services_for
 from licence_service.services import applications as service
 from licence_service.services import portal_sync
-from licence_service.services.transitions import InvalidTransition
 from schemas.applications import (
     ApplicationCreatedSchema,
     ApplicationDetailSchema,
@@ -30,7 +29,6 @@ from schemas.problems import ProblemSchema
 blp = Blueprint("applications", __name__, url_prefix="/api/v1/applications",
                 description="Applications forwarded by the National Public Service Portal")
 
-BEARER = [{"bearerAuth": []}]
 
 
 def _uow() -> Any:
@@ -39,13 +37,6 @@ def _uow() -> Any:
 
 def _correlation_id() -> str | None:
     return g.get("correlation_id")
-
-
-def _get_or_404(application_id: str) -> Any:
-    try:
-        return service.get(_uow(), application_id)
-    except service.NotFound:
-        abort(404, description="No application has this id.")
 
 
 @blp.route("")
@@ -87,7 +78,7 @@ class ApplicationById(MethodView):
     @blp.alt_response(404, schema=ProblemSchema)
     def get(self, application_id: Any) -> Any:
         """An application's state, fee, history and (once issued) the licence or permit."""
-        application = _get_or_404(str(application_id))
+        application = service.get(_uow(), str(application_id))
         issued = service.issued_document(_uow(), application)
         return presenters.detail(application, issued, portal_sync.sync_state(_uow(), application))
 
@@ -107,12 +98,8 @@ class Payments(MethodView):
         try:
             result = service.pay(_uow(), str(application_id), data, client_id=g.principal.client_id,
                                  correlation_id=_correlation_id())
-        except service.NotFound:
-            abort(404, description="No application has this id.")
         except service.PaymentRejected as exc:
             return validation_problem(exc.errors)
-        except InvalidTransition as exc:
-            abort(409, description=str(exc))
         return presenters.status_only(result.application), 202 if result.created else 200
 
 
@@ -127,11 +114,6 @@ class Withdrawal(MethodView):
     @blp.alt_response(409, schema=ProblemSchema, description="Already issued: can no longer be withdrawn")
     def post(self, data: dict[str, Any], application_id: Any) -> Any:
         """The citizen withdraws the application."""
-        try:
-            application = service.withdraw(_uow(), str(application_id), data["reason"],
-                                           client_id=g.principal.client_id, correlation_id=_correlation_id())
-        except service.NotFound:
-            abort(404, description="No application has this id.")
-        except InvalidTransition as exc:
-            abort(409, description=str(exc))
+        application = service.withdraw(_uow(), str(application_id), data["reason"],
+                                       client_id=g.principal.client_id, correlation_id=_correlation_id())
         return presenters.status_only(application)

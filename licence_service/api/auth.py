@@ -15,6 +15,9 @@ from licence_service.bootstrap import services_for
 from licence_service.logs import personal_values, remember_personal_data
 from licence_service.tokens import InvalidToken, Principal, verify_token
 
+# OpenAPI security requirement of every /api/ operation.
+BEARER = [{"bearerAuth": []}]
+
 PORTAL_SCOPES = frozenset({"applications:submit", "applications:read"})
 
 

@@ -10,8 +10,11 @@ from typing import Any
 from apispec import BasePlugin
 from flask import Flask, Response, json
 from flask_smorest import Api
+from werkzeug import exceptions as werkzeug_exceptions
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from licence_service.services.applications import NotFound as ApplicationNotFound
+from licence_service.services.transitions import InvalidTransition
 from schemas.problems import VALIDATION_TYPE, ProblemSchema
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,17 @@ class ProblemApi(Api):
 
 
 def register_error_handlers(app: Flask) -> None:
+    # The service layer's "no such application" and "not in a state for that" mean the same HTTP
+    # answer from every view, so they are mapped here once rather than caught in each view.
+    @app.errorhandler(ApplicationNotFound)
+    def _no_application(exc: ApplicationNotFound) -> Response:
+        return app.extensions["licence_api"].handle_http_exception(
+            werkzeug_exceptions.NotFound(description="No application has this id."))
+
+    @app.errorhandler(InvalidTransition)
+    def _wrong_state(exc: InvalidTransition) -> Response:
+        return app.extensions["licence_api"].handle_http_exception(werkzeug_exceptions.Conflict(description=str(exc)))
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):

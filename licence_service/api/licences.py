@@ -9,7 +9,7 @@ from flask import abort, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from licence_service.api.auth import requires_scope
+from licence_service.api.auth import BEARER, requires_scope
 from licence_service.api.errors import validation_problem
 from licence_service.bootstrap import services_for
 from licence_service.domain.identifiers import is_licence_number
@@ -21,7 +21,7 @@ from schemas.problems import ProblemSchema
 blp = Blueprint("licences", __name__, url_prefix="/api/v1/licences",
                 description="The national licence register (NATIONAL-MODEL.md), for registry readers")
 
-BEARER = [{"bearerAuth": []}]
+
 NUMBER_PARAMETER = {"in": "path", "name": "number", "required": True,
                     "description": "the 12-digit licence number (R-ID)",
                     "schema": {"type": "string", "pattern": "^[0-9]{12}$"}}

@@ -5,25 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, g
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from licence_service.api import presenters
-from licence_service.api.auth import json_body, requires_scope
+from licence_service.api.auth import BEARER, json_body, requires_scope
 from licence_service.bootstrap import services_for
 from licence_service.services import review as service
-from licence_service.services.applications import NotFound
-from licence_service.services.transitions import InvalidTransition
 from schemas.applications import StatusSchema
 from schemas.problems import ProblemSchema
 from schemas.review import DecisionRequestSchema, SupplementRequestSchema
 
 blp = Blueprint("review", __name__, url_prefix="/api/v1/applications",
                 description="Settling applications held for documents or an officer's decision (portal status 5)")
-
-BEARER = [{"bearerAuth": []}]
-
 
 @blp.route("/<uuid:application_id>/decision")
 class Decision(MethodView):
@@ -37,15 +32,10 @@ class Decision(MethodView):
     def post(self, data: dict[str, Any], application_id: Any) -> Any:
         """An officer accepts or refuses an application held for review (e.g. R-ELIG-6 force majeure)."""
         services = services_for(current_app)
-        try:
-            application = service.decide(
-                services.uow, str(application_id), data["decision"], data.get("note"),
-                officer=g.principal.client_id, working_days=services.settings.processing_working_days,
-                correlation_id=g.get("correlation_id"))
-        except NotFound:
-            abort(404, description="No application has this id.")
-        except InvalidTransition as exc:
-            abort(409, description=str(exc))
+        application = service.decide(
+            services.uow, str(application_id), data["decision"], data.get("note"),
+            officer=g.principal.client_id, working_days=services.settings.processing_working_days,
+            correlation_id=g.get("correlation_id"))
         return presenters.status_only(application)
 
 
@@ -60,12 +50,6 @@ class Supplements(MethodView):
     @blp.alt_response(409, schema=ProblemSchema, description="The application is not waiting for documents")
     def post(self, data: dict[str, Any], application_id: Any) -> Any:
         """A new health certificate and/or photo for an application in portal status 5."""
-        try:
-            application = service.supplement(services_for(current_app).uow, str(application_id), data,
-                                             client_id=g.principal.client_id,
-                                             correlation_id=g.get("correlation_id"))
-        except NotFound:
-            abort(404, description="No application has this id.")
-        except InvalidTransition as exc:
-            abort(409, description=str(exc))
+        application = service.supplement(services_for(current_app).uow, str(application_id), data,
+                                         client_id=g.principal.client_id, correlation_id=g.get("correlation_id"))
         return presenters.status_only(application)
