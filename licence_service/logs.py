@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import re
@@ -75,7 +76,9 @@ def _variants(value: str) -> set[str]:
                         json.dumps(nfc, ensure_ascii=False)[1:-1]) if v}
 
 
-def _known_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
+@functools.lru_cache(maxsize=64)
+def _known_pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
+    # Cached: the records of one request (and the handlers of one record) share their known values.
     parts: set[str] = set()
     for value in values:
         for variant in _variants(value):
@@ -88,10 +91,69 @@ def _known_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(sorted(parts, key=len, reverse=True)), re.IGNORECASE)
 
 
+# -- a quick test before the regular expression of the known values -------------------------------
+# Compiling that expression costs about half a millisecond, and the values differ with every request,
+# while most lines (an access line: method, path, status) contain none of them. A value can match
+# only where the text contains its first word up to re.IGNORECASE's notion of case; `_FOLD` maps
+# each character to one representative of the characters re.IGNORECASE treats as the same (the
+# simple lower case of re's own tables, then its extra equivalences such as i/ı and s/ſ), so "the
+# folded first word occurs in the folded text" is necessary for a match, and the expression is
+# compiled only when it holds. Without those tables (another Python), every text takes the expression.
+try:
+    import _sre
+    from re import _casefix
+
+    def _equivalence_classes() -> dict[int, int]:
+        rep: dict[int, int] = {}
+        for start in _casefix._EXTRA_CASES:
+            if start in rep:
+                continue
+            group, todo = {start}, [start]
+            while todo:  # the closure, whether or not the table lists every class in full
+                for other in _casefix._EXTRA_CASES.get(todo.pop(), ()):
+                    if other not in group:
+                        group.add(other)
+                        todo.append(other)
+            for member in group:
+                rep[member] = min(group)
+        return rep
+
+    _CASE_CLASS = _equivalence_classes()
+    _tolower = _sre.unicode_tolower
+except (ImportError, AttributeError):  # pragma: no cover - CPython has both
+    _tolower = None
+
+
+class _FoldTable(dict[int, int]):
+    """A str.translate table filled as characters are met (at most one entry per code point)."""
+
+    def __missing__(self, code: int) -> int:
+        lower = _tolower(code)  # type: ignore[misc]
+        folded = self[code] = _CASE_CLASS.get(lower, lower)
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
+@functools.lru_cache(maxsize=1024)
+def _first_words(value: str) -> tuple[str, ...]:
+    """The folded first word of each variant of a known value (see _known_pattern)."""
+    return tuple({words[0].translate(_FOLD) for words in (v.split() for v in _variants(value)) if words})
+
+
+def _may_contain(text: str, values: tuple[str, ...]) -> bool:
+    if _tolower is None:
+        return True
+    folded = text.translate(_FOLD)
+    return any(word in folded for value in values for word in _first_words(value))
+
+
 def mask(text: str, known: Iterable[str] = ()) -> str:
     """`text` with personal data replaced (see the module's docstring)."""
     text = unicodedata.normalize("NFC", text)
-    pattern = _known_pattern(v for v in known if isinstance(v, str) and len(v.strip()) >= 2)
+    values = tuple(v for v in known if isinstance(v, str) and len(v.strip()) >= 2)
+    pattern = _known_pattern(values) if values and _may_contain(text, values) else None
     if pattern is not None:
         text = pattern.sub(MASKED, text)
     text = _BYTES_LITERAL.sub(lambda m: f"b'[{len(m.group(2))} characters of bytes]'", text)

@@ -39,12 +39,14 @@ def _correlation_id() -> str | None:
     return g.get("correlation_id")
 
 
+# Request schemas are passed as instances: webargs would build a new one (and new nested schemas,
+# deep-copying every field) for each request given a class. Loading keeps no state on them.
 @blp.route("")
 class Applications(MethodView):
     @blp.doc(security=BEARER)
     @requires_scope("applications:submit")
     @json_body
-    @blp.arguments(ApplicationRequestSchema)
+    @blp.arguments(ApplicationRequestSchema())
     @blp.response(202, ApplicationCreatedSchema, description="Accepted for processing")
     @blp.alt_response(200, schema=ApplicationCreatedSchema, description="Already submitted with the same body")
     @blp.alt_response(409, schema=ProblemSchema, description="Dossier id already used with another body")
@@ -62,7 +64,7 @@ class Applications(MethodView):
 
     @blp.doc(security=BEARER)
     @requires_scope("applications:read")
-    @blp.arguments(ApplicationQuerySchema, location="query")
+    @blp.arguments(ApplicationQuerySchema(), location="query")
     @blp.response(200, ApplicationListSchema)
     def get(self, query: dict[str, Any]) -> Any:
         """Find applications by portal dossier id."""
@@ -88,7 +90,7 @@ class Payments(MethodView):
     @blp.doc(security=BEARER)
     @requires_scope("applications:submit")
     @json_body
-    @blp.arguments(PaymentRequestSchema)
+    @blp.arguments(PaymentRequestSchema())
     @blp.response(202, StatusSchema, description="Payment recorded; processing starts")
     @blp.alt_response(200, schema=StatusSchema, description="This transaction was already recorded")
     @blp.alt_response(404, schema=ProblemSchema)
@@ -108,7 +110,7 @@ class Withdrawal(MethodView):
     @blp.doc(security=BEARER)
     @requires_scope("applications:submit")
     @json_body
-    @blp.arguments(WithdrawalRequestSchema)
+    @blp.arguments(WithdrawalRequestSchema())
     @blp.response(202, StatusSchema, description="Withdrawn (portal status 7)")
     @blp.alt_response(404, schema=ProblemSchema)
     @blp.alt_response(409, schema=ProblemSchema, description="Already issued: can no longer be withdrawn")

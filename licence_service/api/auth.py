@@ -13,7 +13,7 @@ from flask_smorest import abort as smorest_abort
 
 from licence_service.bootstrap import services_for
 from licence_service.logs import personal_values, remember_personal_data
-from licence_service.tokens import InvalidToken, Principal, verify_token
+from licence_service.tokens import InvalidToken, Principal, VerifiedTokens
 
 # OpenAPI security requirement of every /api/ operation.
 BEARER = [{"bearerAuth": []}]
@@ -27,6 +27,7 @@ def bearer_token() -> str | None:
 
 
 PRINCIPAL_KEY = "licence_service.principal"
+VERIFIED_TOKENS = "verified_tokens"  # its key in Services.extras
 
 
 def principal_or_none() -> Principal | None:
@@ -47,10 +48,21 @@ def _verify(token: str | None) -> Principal | None:
     if settings.contract_token and hmac.compare_digest(token.encode(), settings.contract_token.encode()):
         return Principal(client_id="portal-contract", scopes=PORTAL_SCOPES)
     try:
-        return verify_token(token, settings.verification_keys, issuer=settings.token_issuer,
-                            audience=settings.token_audience)
+        return _verified_tokens().verify(token)
     except InvalidToken:
         return None
+
+
+def _verified_tokens() -> VerifiedTokens:
+    """The app's cache of accepted tokens, made again should its keys, issuer or audience change."""
+    services = services_for(current_app)
+    settings = services.settings
+    tokens = services.extras.get(VERIFIED_TOKENS)
+    if not isinstance(tokens, VerifiedTokens) or not tokens.serves(
+            settings.verification_keys, settings.token_issuer, settings.token_audience):
+        tokens = services.extras[VERIFIED_TOKENS] = VerifiedTokens(
+            settings.verification_keys, issuer=settings.token_issuer, audience=settings.token_audience)
+    return tokens
 
 
 def authenticate() -> Principal:

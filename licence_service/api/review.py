@@ -20,12 +20,14 @@ from schemas.review import DecisionRequestSchema, SupplementRequestSchema
 blp = Blueprint("review", __name__, url_prefix="/api/v1/applications",
                 description="Settling applications held for documents or an officer's decision (portal status 5)")
 
+# Request schemas are passed as instances: webargs would build a new one (and new nested schemas,
+# deep-copying every field) for each request given a class. Loading keeps no state on them.
 @blp.route("/<uuid:application_id>/decision")
 class Decision(MethodView):
     @blp.doc(security=BEARER)
     @requires_scope("applications:review")
     @json_body
-    @blp.arguments(DecisionRequestSchema)
+    @blp.arguments(DecisionRequestSchema())
     @blp.response(202, StatusSchema, description="Decided: accepted (then the fee is requested) or refused")
     @blp.alt_response(404, schema=ProblemSchema)
     @blp.alt_response(409, schema=ProblemSchema, description="The application is not held for a decision")
@@ -44,7 +46,7 @@ class Supplements(MethodView):
     @blp.doc(security=BEARER)
     @requires_scope("applications:submit")
     @json_body
-    @blp.arguments(SupplementRequestSchema)
+    @blp.arguments(SupplementRequestSchema())
     @blp.response(202, StatusSchema, description="Stored; the application goes back through the checks")
     @blp.alt_response(404, schema=ProblemSchema)
     @blp.alt_response(409, schema=ProblemSchema, description="The application is not waiting for documents")

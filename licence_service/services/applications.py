@@ -15,8 +15,8 @@ from licence_service.domain.model import FINAL_STATUSES
 from licence_service.domain.regime import regime_for
 from licence_service.messaging.envelope import Event
 from licence_service.messaging.names import RoutingKeys
-from licence_service.services.photos import keep_photo
-from licence_service.services.transitions import InvalidTransition, change_status, emit
+from licence_service.services.photos import keep_photo, photo_key
+from licence_service.services.transitions import InvalidTransition, change_status, emit, insert_new
 from licence_service.store import models
 
 
@@ -53,25 +53,25 @@ def submit(uow_factory: Any, data: dict[str, Any], raw_body: Any, *, client_id: 
     """Store a new application with its first history row and outbox event, or return the one
     already stored under the same portal dossier id (PORTAL.md: 200 same body, 409 different)."""
     fingerprint = body_fingerprint(raw_body)
+    # Everything is built before the transaction starts, so the database's write lock (SQLite's
+    # BEGIN IMMEDIATE) is held only for the statements themselves.
+    application = _new_application(data, fingerprint)
+    photo = data.get("photo")
     with uow_factory() as uow:
-        existing = uow.applications.get_by_dossier(data["portal_dossier_id"])
-        if existing is not None:
-            return _same_or_conflict(existing, fingerprint)
-        application = _new_application(data, fingerprint)
-        # The insert is flushed inside change_status (for the sync seq), so on PostgreSQL a
-        # concurrent submission of the same dossier fails there, not only at commit.
+        # Insert first, look up only when the insert fails: a new dossier (the common case) costs no
+        # query, and the unique index on portal_dossier_id decides between two identical
+        # submissions racing each other (on PostgreSQL the second waits for the first to commit).
         try:
-            uow.applications.add(application)
-            change_status(uow, application, "received", actor=client_id, note="submitted via portal",
-                          correlation_id=correlation_id, at=application.created_at)
-            emit(uow, Event(type=RoutingKeys.RECEIVED, application_id=application.id,
-                            correlation_id=correlation_id))
-            if data.get("photo"):
+            insert_new(uow, application, "received", actor=client_id, note="submitted via portal",
+                       correlation_id=correlation_id, at=application.created_at,
+                       events=(Event(type=RoutingKeys.RECEIVED, application_id=application.id,
+                                     correlation_id=correlation_id),))
+            if photo:
                 # Kept once, by the hash the application refers to; purged after it settles.
-                keep_photo(uow, data["photo"]["content_type"], data["photo"]["data"])
+                keep_photo(uow, photo["content_type"], photo["data"], application.photo_sha256)
             uow.commit()
         except IntegrityError:
-            # A concurrent identical submission won the race for the unique dossier id.
+            # The dossier id was submitted before (a retry), or a concurrent submission won the race.
             uow.rollback()
         else:
             return SubmitResult(application, created=True)
@@ -115,7 +115,7 @@ def _new_application(data: dict[str, Any], fingerprint: str) -> models.Applicati
         licence_number=data["licence"]["number"],
         applicant=_jsonable(applicant),
         details=details,
-        photo_sha256=hashlib.sha256(photo["data"]).hexdigest() if photo else None,
+        photo_sha256=photo_key(photo["data"]) if photo else None,
         refusal_reasons=[],
         created_at=now,
         updated_at=now,

@@ -20,10 +20,15 @@ from licence_service.store.unit_of_work import UnitOfWork
 SETTLED_STATUSES = FINAL_STATUSES
 
 
-def keep_photo(uow: UnitOfWork, content_type: str, content: bytes) -> str:
+def photo_key(content: bytes) -> str:
+    """The SHA-256 a photo is stored, and referred to, by."""
+    return hashlib.sha256(content).hexdigest()
+
+
+def keep_photo(uow: UnitOfWork, content_type: str, content: bytes, sha256: str | None = None) -> str:
     """Store a photo (once) in the caller's unit of work and return its SHA-256, the key the
-    application refers to it by."""
-    sha256 = hashlib.sha256(content).hexdigest()
+    application refers to it by (`sha256`: that key, when the caller has computed it already)."""
+    sha256 = sha256 or photo_key(content)
     PhotoRepository(uow.session).keep(sha256, content_type, content, models.utcnow())
     return sha256
 

@@ -18,9 +18,7 @@ class InvalidTransition(Exception):
 
 
 def emit(uow: UnitOfWork, event: Event) -> None:
-    uow.outbox.add(
-        models.OutboxMessage(event_id=event.event_id, routing_key=event.type, payload=event.to_dict())
-    )
+    uow.outbox.add(_outbox_message(event))
 
 
 def change_status(
@@ -66,12 +64,50 @@ def owe_portal_sync(
             portal_status=portal_status,
         )
     )
-    emit(
-        uow,
-        Event(
-            type=RoutingKeys.STATUS_CHANGED,
-            application_id=application.id,
-            data={"portal_status": portal_status},
-            correlation_id=correlation_id,
-        ),
+    emit(uow, _status_changed(application, portal_status, correlation_id))
+
+
+def _status_changed(application: models.Application, portal_status: int, correlation_id: str | None) -> Event:
+    return Event(
+        type=RoutingKeys.STATUS_CHANGED,
+        application_id=application.id,
+        data={"portal_status": portal_status},
+        correlation_id=correlation_id,
     )
+
+
+def _outbox_message(event: Event) -> models.OutboxMessage:
+    return models.OutboxMessage(event_id=event.event_id, routing_key=event.type, payload=event.to_dict())
+
+
+def insert_new(
+    uow: UnitOfWork,
+    application: models.Application,
+    status: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    correlation_id: str | None = None,
+    at: dt.datetime | None = None,
+    events: tuple[Event, ...] = (),
+) -> None:
+    """Store a new application (built by the caller, not added to the session) in its first status,
+    with the rows change_status and emit would write for it: the history row, the DongBoHoSoMC item
+    owed when the portal status changes (seq 1: the application has no other) and its event, then
+    `events`. Inserted with one statement per table rather than through the ORM's flush, which cost
+    the submit as much as everything else it does (bench/README.md, issue 8); the objects stay
+    transient. A dossier id already stored fails here, with IntegrityError."""
+    at = at or models.utcnow()
+    portal_status = PORTAL_STATUS[status]
+    portal_changed = portal_status != application.portal_status
+    application.status = status
+    application.portal_status = portal_status
+    application.updated_at = at
+    history = models.ApplicationHistory(application_id=application.id, status=status, portal_status=portal_status,
+                                        at=at, note=note, actor=actor, event_id=None)
+    sync_items, outbox = [], []
+    if portal_changed:
+        sync_items.append(models.PortalSyncItem(application_id=application.id, seq=1, portal_status=portal_status))
+        outbox.append(_outbox_message(_status_changed(application, portal_status, correlation_id)))
+    outbox.extend(_outbox_message(event) for event in events)
+    uow.applications.insert_new(application, [history], sync_items, outbox)

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Sequence
 
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from licence_service.store import models
+
+
+@functools.cache
+def _upsert(dialect_name: str) -> Insert:
+    """keep's statement, made once per dialect (its values are bound at execution). On the table,
+    not the entity: a plain Core statement, without the ORM's bulk-insert steps."""
+    photos = models.Photo.__table__
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(photos).on_conflict_do_update(index_elements=[photos.c.sha256],
+                                                        set_={photos.c.purge_after: None})
 
 
 class PhotoRepository:
@@ -23,21 +35,11 @@ class PhotoRepository:
         """Store the photo unless it is stored already, and cancel any purge planned for it (a new
         application needs it again).
 
-        The update comes first: it locks an existing row, so a purge running at the same time either
-        deletes the row before (and the insert below brings it back) or finds it needed again."""
-        cancelled = self.session.execute(
-            update(models.Photo).where(models.Photo.sha256 == sha256).values(purge_after=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if cancelled:
-            return
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        # Two submissions of one new photo at once: the second insert does nothing.
-        self.session.execute(
-            dialect.insert(models.Photo)
-            .values(sha256=sha256, content_type=content_type, content=content, created_at=now)
-            .on_conflict_do_nothing(index_elements=["sha256"])
-        )
+        One statement, an upsert: on a conflict it updates (and so locks) the existing row, so a
+        purge running at the same time either deleted the row before (and this inserts it again) or
+        finds it needed again; two submissions of one new photo at once store it once."""
+        self.session.execute(_upsert(self.session.get_bind().dialect.name),  # by column name ("bytes")
+                             {"sha256": sha256, "content_type": content_type, "bytes": content, "created_at": now})
 
     def unscheduled(self, settled: Collection[str]) -> Sequence[tuple[str, dt.datetime, int, dt.datetime | None]]:
         """For every photo with no purge date: its hash, when it was stored, how many of the

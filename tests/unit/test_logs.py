@@ -12,6 +12,7 @@ import logging
 import pytest
 
 from licence_service.logs import (
+    MASKED,
     JsonFormatter,
     PersonalDataFilter,
     install_masking,
@@ -103,3 +104,23 @@ def test_a_record_whose_arguments_do_not_fit_its_format_does_not_leak_them(maski
     with caplog.at_level(logging.INFO):
         logging.getLogger("licence_service.test").info("one %s", CITIZEN_ID, PHONE)
     assert CITIZEN_ID not in caplog.text and PHONE not in caplog.text
+
+
+@pytest.mark.parametrize("value, text", [
+    ("Lê Thị Kim", "note: LÊ THỊ KIM called"),  # other case
+    ("Kim", "note: \u212aim called"),  # KELVIN SIGN: re.IGNORECASE takes it for k
+    ("sang", "note: \u017fang called"),  # LATIN SMALL LETTER LONG S, taken for s
+    ("Inh", "note: \u0131nh called"),  # dotless ı, taken for i
+    ("Kiên", "note: KİÊN called"),  # İ, whose simple lower case is i
+    ("NGUYỄN VĂN AN", "note: nguye\u0302\u0303n   văn\tan called"),  # decomposed, other spacing
+])
+def test_a_known_value_is_masked_whatever_re_ignorecase_takes_for_its_letters(value, text):
+    # mask() compiles the known values' expression only when a quick test says the text may hold
+    # one of them: that test must never say no where the expression would match.
+    masked = mask(text, [value])
+    assert "called" in masked and MASKED in masked
+
+
+def test_a_line_without_known_values_is_left_as_it_is():
+    assert mask("POST /api/v1/applications 202", [NAME, CITIZEN_ID, "Số 1 Tràng Tiền"]) == \
+        "POST /api/v1/applications 202"
