@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from licence_service.config import Settings, load_settings
 from licence_service.embedded_redis import ensure_redis
-from licence_service.store.database import make_engine, make_session_factory
+from licence_service.store.database import make_engine, make_read_session_factory, make_session_factory
 from licence_service.store.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -23,9 +23,22 @@ class Services:
     engine: Engine
     session_factory: sessionmaker[Session]
     extras: dict[str, object] = field(default_factory=dict)
+    _read_session_factory: sessionmaker[Session] | None = field(default=None, init=False, repr=False)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
+
+    @property
+    def read_session_factory(self) -> sessionmaker[Session]:
+        """Sessions that only read: on SQLite they do not queue for the writer lock
+        (licence_service.store.database.read_only_engine)."""
+        if self._read_session_factory is None:
+            self._read_session_factory = make_read_session_factory(self.engine)
+        return self._read_session_factory
+
+    def read_uow(self) -> UnitOfWork:
+        """A unit of work for reading only; never commit through it."""
+        return UnitOfWork(self.read_session_factory)
 
     @property
     def broker_url(self) -> str:

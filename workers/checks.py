@@ -1,4 +1,5 @@
-"""The checks stage: consumes its queue and runs licence_service.services.stages.checks."""
+"""The checks stage: consumes its queue and runs licence_service.services.stages.checks (several waiting
+messages at a time in one transaction: checks_batch)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,5 @@ from workers.context import stage_context
 
 def worker(services: Services) -> StageWorker:
     ctx = stage_context(services)
-    return StageWorker("checks", lambda event: stages.checks(ctx, event))
+    return StageWorker("checks", lambda event: stages.checks(ctx, event),
+                       handle_batch=lambda events: stages.checks_batch(ctx, events))

@@ -11,8 +11,10 @@ def stage_context(services: Services) -> StageContext:
     return StageContext(
         settings=services.settings,
         uow_factory=services.uow,
-        population=SandboxPopulationRegister(services.session_factory),
-        health_certificates=SandboxHealthCertificateRegister(services.session_factory),
+        # Lookups only read: on SQLite they do not queue for the writer lock.
+        population=SandboxPopulationRegister(services.read_session_factory),
+        health_certificates=SandboxHealthCertificateRegister(services.read_session_factory),
+        read_uow_factory=services.read_uow,
     )
 
 

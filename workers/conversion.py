@@ -1,4 +1,5 @@
-"""The conversion stage: consumes its queue and runs licence_service.services.stages.conversion."""
+"""The conversion stage: consumes its queue and runs licence_service.services.stages.conversion (several waiting
+messages at a time in one transaction: conversion_batch)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,5 @@ from workers.context import stage_context
 
 def worker(services: Services) -> StageWorker:
     ctx = stage_context(services)
-    return StageWorker("conversion", lambda event: stages.conversion(ctx, event))
+    return StageWorker("conversion", lambda event: stages.conversion(ctx, event),
+                       handle_batch=lambda events: stages.conversion_batch(ctx, events))

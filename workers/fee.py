@@ -1,4 +1,5 @@
-"""The fee stage: consumes its queue and runs licence_service.services.stages.fee."""
+"""The fee stage: consumes its queue and runs licence_service.services.stages.fee (several waiting
+messages at a time in one transaction: fee_batch)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,5 @@ from workers.context import stage_context
 
 def worker(services: Services) -> StageWorker:
     ctx = stage_context(services)
-    return StageWorker("fee", lambda event: stages.fee(ctx, event))
+    return StageWorker("fee", lambda event: stages.fee(ctx, event),
+                       handle_batch=lambda events: stages.fee_batch(ctx, events))

@@ -1,4 +1,5 @@
-"""The issuance stage: consumes its queue and runs licence_service.services.stages.issuance."""
+"""The issuance stage: consumes its queue and runs licence_service.services.stages.issuance (several waiting
+messages at a time in one transaction: issuance_batch)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,5 @@ from workers.context import stage_context
 
 def worker(services: Services) -> StageWorker:
     ctx = stage_context(services)
-    return StageWorker("issuance", lambda event: stages.issuance(ctx, event))
+    return StageWorker("issuance", lambda event: stages.issuance(ctx, event),
+                       handle_batch=lambda events: stages.issuance_batch(ctx, events))

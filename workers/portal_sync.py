@@ -2,10 +2,11 @@
 every PORTAL_SYNC_POLL_SECONDS even when no new event arrives.
 
 The durable record of what is owed is the portal_sync_items table, not the queue: a status_changed
-event only wakes the worker up. So the event is acknowledged as soon as its application is handed to
-the sender pool, and the periodic sweep finds anything a lost or early-acknowledged event missed
-(including a call interrupted by a crash, once its lease expires). Each application is synced in
-its own pool thread, so one application whose portal calls hang or fail never holds up another.
+event only wakes the worker up. So the events are taken without acknowledgement (no_ack: no
+unacked bookkeeping in the broker), and the periodic sweep finds anything a lost event missed — one
+taken by a worker killed before it handed the application to the sender pool, or a call interrupted
+by a crash, once its lease expires. Each application is synced in its own pool thread, so one
+application whose portal calls hang or fail never holds up another.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ class PortalSyncWorker:
         # enough, since it keeps going until that application's due calls are done.
         self._busy: set[str] = set()
         self._lock = threading.Lock()
+        # The events are wake-ups only (the module docstring): taken without acknowledgement.
         self.stage = StageWorker("portal_sync", self._on_event, on_idle=self.sweep,
-                                 idle_seconds=services.settings.portal_sync_poll_seconds)
+                                 idle_seconds=services.settings.portal_sync_poll_seconds, acknowledge=False)
 
     def schedule(self, application_id: str) -> None:
         with self._lock:
@@ -49,7 +51,7 @@ class PortalSyncWorker:
     def _sync(self, application_id: str) -> None:
         try:
             sync_application(application_id, uow_factory=self.services.uow, client=self.client,
-                             settings=self.services.settings)
+                             settings=self.services.settings, read_uow_factory=self.services.read_uow)
         except Exception:
             # The item is still pending in the database: the sweep tries it again.
             log.exception("portal sync of %s failed unexpectedly", application_id)
@@ -61,7 +63,8 @@ class PortalSyncWorker:
         self.schedule(event.application_id)
 
     def sweep(self) -> None:
-        for application_id in due_applications(self.services.uow, now=models.utcnow()):
+        # A read only: on SQLite the periodic sweep does not queue for the writer lock.
+        for application_id in due_applications(self.services.read_uow, now=models.utcnow()):
             self.schedule(application_id)
 
     def run(self, broker_url: str, stop: threading.Event | None = None) -> None:

@@ -14,4 +14,5 @@ def run(services: Services, stop: threading.Event | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-    run_relay(services.uow, services.broker_url, poll_seconds=services.settings.relay_poll_seconds, stop=stop)
+    run_relay(services.uow, services.broker_url, poll_seconds=services.settings.relay_poll_seconds, stop=stop,
+              read_uow_factory=services.read_uow)

@@ -31,11 +31,12 @@ def transport_options(url: str, visibility_timeout: int = DEFAULT_VISIBILITY_TIM
     if is_redis(url):
         return {
             "visibility_timeout": visibility_timeout,
-            # kombu re-queues overdue unacked messages from a consumer's empty polls, by default
-            # scanning only on every 10th one. Scan on each (a cheap ZRANGE under a mutex, so one
-            # consumer at a time); StageWorker also scans on a timer, as a busy queue never polls
-            # empty. No restore limit: every overdue message comes back in one pass.
-            "unacked_restore_throttle": 1,
+            # kombu re-queues overdue unacked messages from a consumer's empty polls, scanning on
+            # every 10th one (a ZRANGE under a mutex: about seven Redis commands). StageWorker scans
+            # on a timer besides (restore_overdue), as a busy queue never polls empty, and ends each
+            # batch with an empty poll: scanning on each of those would cost more round trips than
+            # the messages themselves. No restore limit: every overdue message comes back in one pass.
+            "unacked_restore_throttle": 10,
             "unacked_restore_limit": None,
             # The scan's mutex outlives a worker killed while scanning only this long (kombu's
             # default, five minutes, would stop every restore for that time).

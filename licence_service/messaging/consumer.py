@@ -41,10 +41,16 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     RegisterUnavailable, OperationalError, ConnectionError, TimeoutError,
 )
 
-# How many unacknowledged messages a worker may hold. The stages that wait on outside registers or
-# write the national register take one at a time, so a second worker of that stage gets the next
-# message instead of it waiting behind a slow one; the quick database-only stages take a few.
-STAGE_PREFETCH: dict[str, int] = {"checks": 1, "fee": 10, "conversion": 10, "issuance": 1, "portal_sync": 20}
+# How many unacknowledged messages a worker may hold, which is also the most a stage with a batch
+# handler handles in one transaction. Batches are what make a stage fast: every transaction queues
+# for the database's write lock (SQLite has one for the whole file), so one transaction for twenty
+# events costs little more than one for one event (bench/README.md, issue 8). A worker only takes
+# what is already waiting, so under a light load a batch is one message and nothing waits for it.
+STAGE_PREFETCH: dict[str, int] = {"checks": 20, "fee": 50, "conversion": 50, "issuance": 20, "portal_sync": 20}
+# Without a batch handler, the stages that wait on outside registers or write the national register
+# take one message at a time, so a second worker of that stage gets the next message instead of it
+# waiting behind a slow one.
+SINGLE_PREFETCH: dict[str, int] = {"checks": 1, "fee": 10, "conversion": 10, "issuance": 1, "portal_sync": 20}
 
 # While the database cannot even record a failure, the stage pauses (it could do nothing anyway).
 DB_PAUSE_START, DB_PAUSE_MAX = 1.0, 30.0
@@ -73,6 +79,14 @@ class StageWorker:
     stage: str
     handle: Callable[[Event], Any]
     prefetch: int | None = None
+    # Handles the events of several messages in one unit of work; returns, for each event in order,
+    # None when it was handled or the exception it failed with (recorded like `handle`'s). When it
+    # raises, nothing of the batch counts and its messages are handled one by one with `handle`.
+    handle_batch: Callable[[list[Event]], list[BaseException | None]] | None = None
+    # False for a stage whose messages only wake it up (its work is recorded in the database and
+    # found again by a periodic sweep, as portal_sync's is): they are taken without acknowledgement
+    # (no_ack), which spares the broker's unacked bookkeeping, eight Redis commands a message.
+    acknowledge: bool = True
     # Called whenever `idle_seconds` have passed since the last call, busy or not (e.g. portal-sync
     # retries).
     on_idle: Callable[[], Any] | None = None
@@ -86,10 +100,11 @@ class StageWorker:
     now: Callable[[], dt.datetime] = models.utcnow
     _db_pause: float = field(default=0.0, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _inbox: list[tuple[Any, Message]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.prefetch is None:
-            self.prefetch = STAGE_PREFETCH.get(self.stage, 1)
+            self.prefetch = (STAGE_PREFETCH if self.handle_batch else SINGLE_PREFETCH).get(self.stage, 1)
 
     def configure(self, services: Services) -> StageWorker:
         settings = services.settings
@@ -118,15 +133,63 @@ class StageWorker:
         try:
             self.handle(event)
         except Exception as exc:
-            retryable = is_retryable(exc)
-            if retryable:
-                log.warning("%s: attempt %d on %s failed: %s", self.stage, attempt, event.application_id, exc)
-            else:
-                log.exception("%s: failed on %s", self.stage, event.application_id)
-            self._failed(body, message, describe(exc), attempt, retryable=retryable)
+            self._handler_failed(body, message, event, exc, attempt)
             return
         message.ack()
         self._db_pause = 0.0
+
+    def _handler_failed(self, body: Any, message: Message, event: Event, exc: BaseException, attempt: int) -> None:
+        retryable = is_retryable(exc)
+        if retryable:
+            log.warning("%s: attempt %d on %s failed: %s", self.stage, attempt, event.application_id, exc)
+        else:
+            log.error("%s: failed on %s", self.stage, event.application_id, exc_info=exc)
+        self._failed(body, message, describe(exc), attempt, retryable=retryable)
+
+    # -- a batch of messages ------------------------------------------------------------------------
+
+    def _collect(self, body: Any, message: Message) -> None:
+        self._inbox.append((body, message))
+
+    def process_batch(self, items: list[tuple[Any, Message]]) -> None:
+        """Handle the messages in hand in one unit of work (handle_batch); acknowledge each once that
+        has committed, and record each failure as `process` does."""
+        assert self.handle_batch is not None
+        started = time.perf_counter()
+        pending: list[tuple[Any, Message, Event]] = []
+        for body, message in items:
+            try:
+                event = Event.from_dict(body if isinstance(body, dict) else {})
+            except ValueError as exc:
+                with metrics.handling_message(self.stage, body):
+                    self._failed(body, message, f"malformed event: {exc}", _failed_attempts(message) + 1,
+                                 retryable=False)
+                continue
+            pending.append((body, message, event))
+        if not pending:
+            return
+        if len(pending) == 1:
+            self.process(pending[0][0], pending[0][1])
+            return
+        try:
+            results = self.handle_batch([event for _body, _message, event in pending])
+            if len(results) != len(pending):
+                raise RuntimeError(f"handle_batch gave {len(results)} results for {len(pending)} events")
+        except Exception:
+            # Nothing of the batch was committed: each message on its own, so one that cannot be
+            # handled fails alone and the others go through.
+            log.warning("%s: batch of %d failed; handling its messages one by one", self.stage, len(pending),
+                        exc_info=True)
+            for body, message, _event in pending:
+                self.process(body, message)
+            return
+        for (body, message, event), result in zip(pending, results, strict=True):
+            with metrics.handling_message(self.stage, body, started=started):
+                if result is None:
+                    message.ack()
+                    self._db_pause = 0.0
+                else:
+                    self._handler_failed(body, message, event, result, _failed_attempts(message) + 1)
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:
         """A body that is not JSON can never be handled: straight to the dead letters."""
@@ -185,9 +248,13 @@ class StageWorker:
                 stop.wait(1.0)
 
     def _consume(self, conn: Connection, stop: threading.Event) -> None:
+        # Messages taken on a connection that was lost come back from the broker, not from here.
+        self._inbox = []
         channel = conn.default_channel
+        batched = self.handle_batch is not None and (self.prefetch or 1) > 1 and self.acknowledge
         with conn.Consumer(stage_queues(self.stage), accept=["json"], prefetch_count=self.prefetch,
-                           callbacks=[self.process], on_decode_error=self.on_decode_error):
+                           callbacks=[self._collect if batched else self.process],
+                           on_decode_error=self.on_decode_error, no_ack=not self.acknowledge):
             log.info("%s: consuming %s (prefetch %d)", self.stage, STAGE_BINDINGS[self.stage][0], self.prefetch)
             last_idle = last_restore = time.monotonic()
             while not stop.is_set():
@@ -195,6 +262,10 @@ class StageWorker:
                     conn.drain_events(timeout=min(self.idle_seconds, 1.0))
                 except TimeoutError:
                     pass
+                if self._inbox:
+                    self._gather(conn)
+                    batch, self._inbox = self._inbox, []
+                    self.process_batch(batch)
                 now = time.monotonic()
                 if now - last_restore >= self.restore_seconds:
                     last_restore = now
@@ -207,6 +278,25 @@ class StageWorker:
                     except Exception:
                         # Its own work failed (e.g. the database is down); consuming goes on.
                         log.exception("%s: periodic work failed", self.stage)
+
+    def _gather(self, conn: Connection) -> None:
+        """Take what else is already waiting in the queue, up to the prefetch count, without waiting.
+
+        Fetched one by one (RPOP on Redis, basic.get on AMQP), each entered as unacknowledged like
+        a consumed message. Not by draining the consumer: that would leave a blocking pop pending on
+        the connection while the batch is handled, and a message it popped meanwhile would sit in
+        the socket, where a worker killed mid-batch loses it (redelivered only by the sweeper)."""
+        queue = stage_queues(self.stage)[0].bind(conn.default_channel)
+        while len(self._inbox) < (self.prefetch or 1) and not self._stop.is_set():
+            message = queue.get(no_ack=False, accept=["json"])
+            if message is None:
+                return
+            try:
+                body = message.decode()
+            except Exception as exc:
+                self.on_decode_error(message, exc)
+                continue
+            self._inbox.append((body, message))
 
 
 def restore_overdue(channel: Any) -> None:

@@ -8,7 +8,8 @@ head) may be sent, and only by the worker holding its lease:
    UPDATE; exactly one of several racing workers wins) and build the payload;
 2. send: the HTTP call, outside any transaction;
 3. record: in one short transaction, and only if the lease is still ours, write the outcome and
-   release the lease.
+   release the lease; when the call is done with (sent, or failed for good), claim the next head in
+   that same transaction (step 1 for the next call, one transaction fewer per call).
 
 While a call is in flight its item stays pending and leased, so no other worker sends it again or
 sends anything after it: a later status is never overtaken by a retry of an earlier one. A worker
@@ -60,26 +61,30 @@ class Claim:
 
 
 def sync_application(application_id: str, *, uow_factory: Callable[[], UnitOfWork], client: PortalClient,
-                     settings: Settings, now: Callable[[], dt.datetime] = models.utcnow) -> int:
+                     settings: Settings, now: Callable[[], dt.datetime] = models.utcnow,
+                     read_uow_factory: Callable[[], UnitOfWork] | None = None) -> int:
     """Send what is due for one application, in order; return how many calls the portal acknowledged.
 
     Returns early when the head is not due yet, is leased by another worker, or has just failed in
-    a way worth retrying later."""
+    a way worth retrying later. With `read_uow_factory`, whether there is anything to claim is
+    looked at first in a read-only transaction (on SQLite it does not queue for the writer lock):
+    many wake-ups find nothing to claim (the call is in flight in another thread, or already sent)."""
     if not client.configured:
         _skip_pending(application_id, uow_factory)
         return 0
+    if read_uow_factory is not None and not _head_claimable(application_id, read_uow_factory, now):
+        return 0
     acknowledged = 0
-    while True:
-        claim = _claim_head(application_id, uow_factory=uow_factory, settings=settings, now=now)
-        if claim is None:
-            return acknowledged
+    claim = _claim_head(application_id, uow_factory=uow_factory, settings=settings, now=now)
+    while claim is not None:
         result = client.send(claim.payload)
-        outcome = _record(claim, result, uow_factory=uow_factory, settings=settings, now=now)
+        # The outcome is recorded and, when the call is done with (sent, or failed for an operator),
+        # the next call claimed in the same transaction: it is now the head.
+        outcome, claim = _record(claim, result, uow_factory=uow_factory, settings=settings, now=now)
         if outcome == "sent":
             acknowledged += 1
-        elif outcome != "failed":
-            return acknowledged  # backing off, or the lease was lost to another worker
-        # Sent, or failed for an operator: either way the next call is now the head.
+        # Otherwise backing off, or the lease was lost to another worker: claim is None.
+    return acknowledged
 
 
 def _skip_pending(application_id: str, uow_factory: Callable[[], UnitOfWork]) -> None:
@@ -91,40 +96,59 @@ def _skip_pending(application_id: str, uow_factory: Callable[[], UnitOfWork]) ->
         uow.commit()
 
 
+def _head_claimable(application_id: str, read_uow_factory: Callable[[], UnitOfWork],
+                    now: Callable[[], dt.datetime]) -> bool:
+    """Whether the application has a head that is due and not leased, as far as a read can tell;
+    _claim_head decides under the write lock."""
+    with read_uow_factory() as uow:
+        item = uow.portal_sync.head(application_id)
+        if item is None:
+            return False
+        at = now()
+        return item.next_attempt_at <= at and (item.claimed_until is None or item.claimed_until <= at)
+
+
 def _claim_head(application_id: str, *, uow_factory: Callable[[], UnitOfWork], settings: Settings,
                 now: Callable[[], dt.datetime]) -> Claim | None:
     with uow_factory() as uow:
-        item = uow.portal_sync.head(application_id)
-        if item is None:
-            return None
-        at = now()
-        if item.next_attempt_at > at:
-            return None  # backing off
-        if item.claimed_until is not None and item.claimed_until > at:
-            return None  # another worker is sending it (or crashed doing so: its lease will expire)
-        token = str(uuid.uuid4())
-        until = at + dt.timedelta(seconds=settings.portal_sync_lease_seconds)
-        if not uow.portal_sync.claim(item.id, token, now=at, until=until):
-            return None  # another worker won the race for it
-        application = uow.applications.get(application_id)
-        # isUpdating "False" only until the portal has acknowledged a first call for this dossier.
-        first = application.portal_acked_status is None
-        payload = build_payload(application, item.portal_status, first=first, settings=settings)
-        claim = Claim(item.id, token, application_id, item.portal_status, payload)
-        uow.commit()
+        claim = _claim_in(uow, application_id, settings=settings, at=now())
+        if claim is not None:
+            uow.commit()
         return claim
 
 
+def _claim_in(uow: UnitOfWork, application_id: str, *, settings: Settings, at: dt.datetime) -> Claim | None:
+    """Lease the application's head to this worker in the caller's transaction, if it is due and
+    nobody holds it, and build its payload."""
+    item = uow.portal_sync.head(application_id)
+    if item is None:
+        return None
+    if item.next_attempt_at > at:
+        return None  # backing off
+    if item.claimed_until is not None and item.claimed_until > at:
+        return None  # another worker is sending it (or crashed doing so: its lease will expire)
+    token = str(uuid.uuid4())
+    until = at + dt.timedelta(seconds=settings.portal_sync_lease_seconds)
+    if not uow.portal_sync.claim(item.id, token, now=at, until=until):
+        return None  # another worker won the race for it
+    application = uow.applications.get(application_id, with_history=False)
+    # isUpdating "False" only until the portal has acknowledged a first call for this dossier.
+    first = application.portal_acked_status is None
+    payload = build_payload(application, item.portal_status, first=first, settings=settings)
+    return Claim(item.id, token, application_id, item.portal_status, payload)
+
+
 def _record(claim: Claim, result: SyncResult, *, uow_factory: Callable[[], UnitOfWork], settings: Settings,
-            now: Callable[[], dt.datetime]) -> str:
+            now: Callable[[], dt.datetime]) -> tuple[str, Claim | None]:
     """Write the outcome of a call: "sent", "retry" (scheduled again), "failed" (given up), or "lost"
-    when the lease expired meanwhile (then the new holder's outcome is the one that counts)."""
+    when the lease expired meanwhile (then the new holder's outcome is the one that counts). After
+    "sent" or "failed", the application's next call is claimed in the same transaction (or None)."""
     with uow_factory() as uow:
         item = uow.portal_sync.get_for_update(claim.item_id)
         if item is None or item.claim_token != claim.token:
             log.warning("portal sync of %s (status %s): lease lost while sending; outcome %s left to the "
                         "new holder", claim.application_id, claim.portal_status, result.detail)
-            return "lost"
+            return "lost", None
         at = now()
         item.attempts += 1
         item.claim_token = None
@@ -133,8 +157,7 @@ def _record(claim: Claim, result: SyncResult, *, uow_factory: Callable[[], UnitO
             outcome = item.state = "sent"
             item.sent_at = at
             item.last_error = None
-            application = uow.applications.get(claim.application_id)
-            application.portal_acked_status = item.portal_status
+            uow.portal_sync.acknowledged(claim.application_id, item.portal_status)
         elif result.retryable and at < (item.first_attempt_at or at) + retry_horizon(settings):
             outcome = "retry"
             item.last_error = result.detail
@@ -148,8 +171,12 @@ def _record(claim: Claim, result: SyncResult, *, uow_factory: Callable[[], UnitO
                 f"gave up after {item.attempts} attempts over {settings.portal_sync_retry_hours:g} h: {result.detail}")
             log.error("portal sync of %s (status %s) failed for good: %s", claim.application_id,
                       item.portal_status, item.last_error)
+        following = None
+        if outcome in ("sent", "failed"):
+            uow.session.flush()  # the head query below must see this item done
+            following = _claim_in(uow, claim.application_id, settings=settings, at=at)
         uow.commit()
-        return outcome
+        return outcome, following
 
 
 def due_applications(uow_factory: Callable[[], UnitOfWork], *, now: dt.datetime, limit: int = 100) -> list[str]:

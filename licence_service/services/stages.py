@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from licence_service.config import Settings
 from licence_service.domain import eligibility, fees, permit, renewal
@@ -24,6 +24,7 @@ from licence_service.domain.health import HealthPolicy
 from licence_service.domain.model import OPEN_STATUSES, HealthCertificate, LicenceClass, Person
 from licence_service.domain.model import Licence as DomainLicence
 from licence_service.domain.regime import local_date
+from licence_service.logs import log_context
 from licence_service.messaging.envelope import Event
 from licence_service.messaging.names import RoutingKeys
 from licence_service.registers.citizens import HealthCertificateRegister, PopulationRegister
@@ -46,6 +47,11 @@ class StageContext:
     population: PopulationRegister
     health_certificates: HealthCertificateRegister
     now: Callable[[], dt.datetime] = field(default=models.utcnow)
+    # For transactions that only read (on SQLite they skip the writer lock); uow_factory when unset.
+    read_uow_factory: Callable[[], UnitOfWork] | None = None
+
+    def reader(self) -> UnitOfWork:
+        return (self.read_uow_factory or self.uow_factory)()
 
     @property
     def fee_schedule(self) -> fees.FeeSchedule:
@@ -69,23 +75,100 @@ def _apply(ctx: StageContext, handler: str, event: Event, expected: frozenset[st
 
     Returns True when it did the work, False when it returned early (duplicate or moved on)."""
     with ctx.uow_factory() as uow:
-        application = uow.applications.get(event.application_id, for_update=True)
-        if application is None:
-            raise NonRetryable(f"no application {event.application_id}")
-        # Asked only once the application's row lock is held: on PostgreSQL a second worker given
-        # the same event (redelivered while the first was still on it) waits for the lock above,
-        # then sees the first one's record here instead of failing on its primary key.
-        if uow.processed.seen(event.event_id, handler):
-            return False
-        if application.status not in expected or done(application):
-            log.info("%s: application %s is %s; nothing to do", handler, application.id, application.status)
-            uow.processed.record(event.event_id, handler)
-            uow.commit()
-            return False
-        work(uow, application)
-        uow.processed.record(event.event_id, handler)
+        did = _apply_in(uow, handler, Step(event, work, expected, done))
         uow.commit()
-        return True
+        return did
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event's work, as _apply runs it alone or apply_batch runs it with others."""
+
+    event: Event
+    work: Callable[[UnitOfWork, models.Application], None]
+    expected: frozenset[str]
+    done: Callable[[models.Application], bool] = lambda application: False
+
+
+def _apply_in(uow: UnitOfWork, handler: str, step: Step) -> bool:
+    """_apply's checks and work inside the caller's transaction."""
+    event = step.event
+    application = uow.applications.get(event.application_id, for_update=True, with_history=False)
+    if application is None:
+        raise NonRetryable(f"no application {event.application_id}")
+    # Asked only once the application's row lock is held: on PostgreSQL a second worker given
+    # the same event (redelivered while the first was still on it) waits for the lock above,
+    # then sees the first one's record here instead of failing on its primary key.
+    if uow.processed.seen(event.event_id, handler):
+        return False
+    if application.status not in step.expected or step.done(application):
+        log.info("%s: application %s is %s; nothing to do", handler, application.id, application.status)
+        uow.processed.record(event.event_id, handler)
+        return False
+    step.work(uow, application)
+    uow.processed.record(event.event_id, handler)
+    return True
+
+
+def _aborts_batch(exc: BaseException) -> bool:
+    """The transaction itself is lost (database locked, gone, or a deadlock victim): nothing of the
+    batch can commit, so the whole batch fails (and the worker handles its messages one by one)."""
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and bool(exc.connection_invalidated))
+
+
+Outcome = bool | BaseException
+
+
+def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome], *,
+                duplicate_means_done: bool = False) -> list[Outcome]:
+    """Run several events' steps in one transaction, each exactly as _apply would run it alone, in a
+    savepoint of its own: one that fails is rolled back alone and its exception returned in its
+    place, while the others commit together. An entry that is already an outcome (decided before the
+    transaction) is passed through. Raises, committing nothing, when the transaction itself fails.
+
+    Applications are locked in the order of their ids, so two batches do not deadlock over them
+    (PostgreSQL; a deadlock it still detects fails the batch like any lost transaction, and the
+    worker then handles its messages one by one). `duplicate_means_done`: a unique-key conflict
+    means a concurrent duplicate already did this event's work (issuance), not a failure."""
+    results: list[Outcome] = [s if not isinstance(s, Step) else False for s in steps]
+    order = sorted((i for i, s in enumerate(steps) if isinstance(s, Step)),
+                   key=lambda i: steps[i].event.application_id)  # type: ignore[union-attr]
+    with ctx.uow_factory() as uow:
+        for i in order:
+            step = steps[i]
+            assert isinstance(step, Step)
+            with log_context(application_id=step.event.application_id, correlation_id=step.event.correlation_id):
+                try:
+                    with uow.session.begin_nested():
+                        results[i] = _apply_in(uow, handler, step)
+                except IntegrityError as exc:
+                    if not duplicate_means_done:
+                        results[i] = exc
+                        continue
+                    log.warning("%s: application %s already has its result", handler, step.event.application_id)
+                    results[i] = False
+                except Exception as exc:
+                    if _aborts_batch(exc):
+                        raise
+                    results[i] = exc
+        uow.commit()
+    return results
+
+
+def outcomes(results: Sequence[Outcome]) -> list[BaseException | None]:
+    """apply_batch's results as StageWorker.handle_batch reports them: None for handled."""
+    return [r if isinstance(r, BaseException) else None for r in results]
+
+
+def _prepared(prepare: Callable[[Event], Step | Outcome], events: Sequence[Event]) -> list[Step | Outcome]:
+    """Each event's step, or the exception preparing it raised (that event fails alone)."""
+    steps: list[Step | Outcome] = []
+    for event in events:
+        try:
+            steps.append(prepare(event))
+        except Exception as exc:
+            steps.append(exc)
+    return steps
 
 
 def domain_licence(row: models.Licence) -> DomainLicence:
@@ -114,8 +197,21 @@ def _applicant(application: models.Application) -> Person:
 
 
 def checks(ctx: StageContext, event: Event) -> bool:
-    with ctx.uow_factory() as uow:
-        application = uow.applications.get(event.application_id)
+    step = _checks_step(ctx, event)
+    if not isinstance(step, Step):
+        return bool(step)
+    return _apply(ctx, "checks", event, step.expected, step.work)
+
+
+def checks_batch(ctx: StageContext, events: Sequence[Event]) -> list[BaseException | None]:
+    """checks for several events: the registers are asked for each first, then every verdict is
+    written in one transaction (apply_batch)."""
+    return outcomes(apply_batch(ctx, "checks", _prepared(lambda event: _checks_step(ctx, event), events)))
+
+
+def _checks_step(ctx: StageContext, event: Event) -> Step | bool:
+    with ctx.reader() as uow:
+        application = uow.applications.get(event.application_id, with_history=False)
         if application is None:
             raise NonRetryable(f"no application {event.application_id}")
         if application.status != "received":
@@ -171,7 +267,7 @@ def checks(ctx: StageContext, event: Event) -> bool:
             accept(uow, application, now=ctx.now(), working_days=ctx.settings.processing_working_days,
                    actor="checks", note=note, event_id=event.event_id, correlation_id=event.correlation_id)
 
-    return _apply(ctx, "checks", event, frozenset({"received"}), work)
+    return Step(event, work, frozenset({"received"}))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -179,6 +275,15 @@ def checks(ctx: StageContext, event: Event) -> bool:
 
 
 def fee(ctx: StageContext, event: Event) -> bool:
+    step = _fee_step(ctx, event)
+    return _apply(ctx, "fee", event, step.expected, step.work)
+
+
+def fee_batch(ctx: StageContext, events: Sequence[Event]) -> list[BaseException | None]:
+    return outcomes(apply_batch(ctx, "fee", [_fee_step(ctx, event) for event in events]))
+
+
+def _fee_step(ctx: StageContext, event: Event) -> Step:
     def work(uow: UnitOfWork, application: models.Application) -> None:
         application.fee_amount = ctx.fee_schedule.fee_for(
             application.procedure, application.channel, local_date(application.received_at))
@@ -187,7 +292,7 @@ def fee(ctx: StageContext, event: Event) -> bool:
                       note=f"fee {application.fee_amount} VND", event_id=event.event_id,
                       correlation_id=event.correlation_id)
 
-    return _apply(ctx, "fee", event, frozenset({"accepted"}), work)
+    return Step(event, work, frozenset({"accepted"}))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -201,6 +306,15 @@ def _class_json(c: LicenceClass) -> dict[str, Any]:
 
 
 def conversion(ctx: StageContext, event: Event) -> bool:
+    step = _conversion_step(ctx, event)
+    return _apply(ctx, "conversion", event, step.expected, step.work, step.done)
+
+
+def conversion_batch(ctx: StageContext, events: Sequence[Event]) -> list[BaseException | None]:
+    return outcomes(apply_batch(ctx, "conversion", [_conversion_step(ctx, event) for event in events]))
+
+
+def _conversion_step(ctx: StageContext, event: Event) -> Step:
     def work(uow: UnitOfWork, application: models.Application) -> None:
         row = uow.register.licence(application.licence_number)
         if row is None:
@@ -227,8 +341,7 @@ def conversion(ctx: StageContext, event: Event) -> bool:
         emit(uow, Event(type=RoutingKeys.CONVERTED, application_id=application.id,
                         correlation_id=event.correlation_id))
 
-    return _apply(ctx, "conversion", event, frozenset({"processing"}), work,
-                  done=lambda application: bool(application.converted))
+    return Step(event, work, frozenset({"processing"}), done=lambda application: bool(application.converted))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -240,6 +353,22 @@ def new_card_serial() -> str:
 
 
 def issuance(ctx: StageContext, event: Event) -> bool:
+    step = _issuance_step(ctx, event)
+    try:
+        return _apply(ctx, "issuance", event, step.expected, step.work)
+    except IntegrityError:
+        # cards.application_id / international_permits.application_id are unique: a concurrent
+        # duplicate already issued this application's card, and this attempt wrote nothing.
+        log.warning("issuance: application %s already has its card", event.application_id)
+        return False
+
+
+def issuance_batch(ctx: StageContext, events: Sequence[Event]) -> list[BaseException | None]:
+    return outcomes(apply_batch(ctx, "issuance", [_issuance_step(ctx, event) for event in events],
+                                duplicate_means_done=True))
+
+
+def _issuance_step(ctx: StageContext, event: Event) -> Step:
     def work(uow: UnitOfWork, application: models.Application) -> None:
         converted = application.converted
         if not converted:
@@ -260,13 +389,7 @@ def issuance(ctx: StageContext, event: Event) -> bool:
         change_status(uow, application, "issued", actor="issuance", note=note, event_id=event.event_id,
                       correlation_id=event.correlation_id)
 
-    try:
-        return _apply(ctx, "issuance", event, frozenset({"processing"}), work)
-    except IntegrityError:
-        # cards.application_id / international_permits.application_id are unique: a concurrent
-        # duplicate already issued this application's card, and this attempt wrote nothing.
-        log.warning("issuance: application %s already has its card", event.application_id)
-        return False
+    return Step(event, work, frozenset({"processing"}))
 
 
 def _issue_licence(uow: UnitOfWork, application: models.Application, row: models.Licence,

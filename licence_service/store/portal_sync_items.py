@@ -49,6 +49,14 @@ class PortalSyncRepository:
         )
         return self.session.execute(stmt).rowcount == 1
 
+    def acknowledged(self, application_id: str, portal_status: int) -> None:
+        """The portal has acknowledged this status of the application (one UPDATE: the application
+        itself need not be loaded)."""
+        self.session.execute(
+            update(models.Application).where(models.Application.id == application_id)
+            .values(portal_acked_status=portal_status).execution_options(synchronize_session=False)
+        )
+
     def get_for_update(self, item_id: int) -> models.PortalSyncItem | None:
         stmt = select(Item).where(Item.id == item_id).with_for_update()
         return self.session.scalars(stmt).one_or_none()

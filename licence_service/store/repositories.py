@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, insert, inspect, select, update
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.sql.dml import Insert
 
 from licence_service.store import models
+
+
+@functools.cache
+def _plain_insert(entity: type[models.Base]) -> tuple[Insert, tuple[tuple[str, str], ...]]:
+    """An INSERT into the entity's table, made once (SQLAlchemy memoises a statement's cache key on
+    the statement), and its (attribute, column) names."""
+    names = tuple((attr.key, attr.columns[0].key) for attr in inspect(entity).column_attrs)
+    return insert(entity.__table__), names
+
+
+def column_values(obj: models.Base) -> dict[str, Any]:
+    """The column values set on a mapped object, by column name."""
+    state = obj.__dict__
+    return {column: state[attr] for attr, column in _plain_insert(type(obj))[1] if attr in state}
 
 
 class ApplicationRepository:
@@ -18,8 +35,23 @@ class ApplicationRepository:
     def add(self, application: models.Application) -> None:
         self.session.add(application)
 
-    def get(self, application_id: str, *, for_update: bool = False) -> models.Application | None:
+    def insert_new(self, application: models.Application, *dependents: Sequence[models.Base]) -> None:
+        """INSERT a new application, then each list of rows referring to it (one statement per
+        list, all of one table), without the ORM's unit of work: the objects are only read for their
+        column values (the columns' defaults fill in the rest) and stay out of the session."""
+        connection = self.session.connection()  # the session's, in its transaction; Core needs no more
+        for rows in ([application], *dependents):
+            if rows:
+                values = [column_values(row) for row in rows]
+                connection.execute(_plain_insert(type(rows[0]))[0], values if len(values) > 1 else values[0])
+
+    def get(self, application_id: str, *, for_update: bool = False,
+            with_history: bool = True) -> models.Application | None:
+        """`with_history=False` for a worker that does not read the history: it is then loaded only
+        if touched, instead of with every application (a query per load, growing with each step)."""
         stmt = select(models.Application).where(models.Application.id == application_id)
+        if not with_history:
+            stmt = stmt.options(lazyload(models.Application.history))
         if for_update:
             # PostgreSQL: serialise handlers of one application; SQLite's BEGIN IMMEDIATE already does.
             stmt = stmt.with_for_update()

@@ -50,6 +50,8 @@ def test_every_bad_delivery_value_is_reported_at_once(tmp_path: Path):
 def test_redis_transport_restores_overdue_messages_promptly_and_amqp_confirms_publishes():
     redis = transport_options("redis://127.0.0.1:6379/0", visibility_timeout=90)
     assert redis["visibility_timeout"] == 90
-    assert redis["unacked_restore_throttle"] == 1 and redis["unacked_restore_limit"] is None
+    # Promptness comes from StageWorker's timer (restore_overdue every visibility timeout / 4 at
+    # most); kombu's own scans on empty polls are only a backstop.
+    assert redis["unacked_restore_throttle"] <= 10 and redis["unacked_restore_limit"] is None
     assert redis["unacked_mutex_expire"] <= 60
     assert transport_options("amqp://guest:guest@localhost//") == {"confirm_publish": True}

@@ -1,0 +1,113 @@
+"""A stage handles the messages it has in hand in one transaction (stages.*_batch, StageWorker's
+handle_batch), each with exactly the effects it would have alone: one that fails fails alone, a
+duplicate changes nothing, and every message is acknowledged only once its batch has committed."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import redis as redis_lib
+from kombu import Producer
+
+from licence_service.messaging.broker import connect
+from licence_service.messaging.consumer import StageWorker
+from licence_service.messaging.envelope import Event
+from licence_service.messaging.names import RoutingKeys, events_exchange, queue_name
+from licence_service.messaging.relay import declare_topology
+from licence_service.services import stages
+from tests.support import delivery
+from tests.support.servers import wait_for
+
+UNKNOWN = "00000000-0000-0000-0000-000000000000"
+
+
+def test_each_stage_batch_moves_every_application_on_with_its_single_effects(service):
+    people = delivery.citizens(3)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    for key, batch, after in [(RoutingKeys.RECEIVED, stages.checks_batch, "accepted"),
+                              (RoutingKeys.ACCEPTED, stages.fee_batch, "awaiting_payment"),
+                              (RoutingKeys.PAID, stages.conversion_batch, "processing"),
+                              (RoutingKeys.CONVERTED, stages.issuance_batch, "issued")]:
+        if key == RoutingKeys.PAID:
+            for application_id in ids:
+                service.pay(application_id)
+        events = [service.event(application_id, key) for application_id in ids]
+        # The first event twice (a redelivery in the same batch) and one for no known application.
+        results = batch(service.ctx, [*events, events[0], Event(type=key, application_id=UNKNOWN)])
+        assert results[:4] == [None] * 4, key
+        assert isinstance(results[4], stages.NonRetryable), key
+        assert [service.status(application_id) for application_id in ids] == [after] * 3, key
+        before = {application_id: service.snapshot(application_id) for application_id in ids}
+        assert batch(service.ctx, events) == [None] * 3
+        assert {application_id: service.snapshot(application_id) for application_id in ids} == before, key
+    history = delivery.history_by_application(service.db)
+    assert all(history[application_id] == delivery.ISSUED_HISTORY for application_id in ids)
+
+
+def test_a_step_failing_in_its_transaction_fails_alone(service):
+    people = delivery.citizens(3)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    service.drive_to(ids[0], "converted")
+    for application_id in ids[1:]:
+        service.drive_to(application_id, "processing")  # paid, not yet converted
+    # Issuance of the two not converted fails inside the transaction, after writing nothing.
+    events = [Event(type=RoutingKeys.CONVERTED, application_id=application_id) for application_id in ids]
+    results = stages.issuance_batch(service.ctx, events)
+    assert results[0] is None
+    assert all(isinstance(r, stages.NonRetryable) for r in results[1:])
+    assert [service.status(application_id) for application_id in ids] == ["issued", "processing", "processing"]
+    assert service.application(ids[0]).issued_card_serial
+
+
+class CountingBatches:
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.sizes: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, events: list[Event]) -> list[BaseException | None]:
+        with self.lock:
+            self.sizes.append(len(events))
+        return stages.fee_batch(self.ctx, events)
+
+
+def test_a_worker_handles_what_waits_in_its_queue_in_batches_and_acknowledges_every_message(service):
+    people = delivery.citizens(12)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    for application_id in ids:
+        service.drive_to(application_id, "accepted")
+    url = service.services.broker_url
+    events = [service.event(application_id, RoutingKeys.ACCEPTED) for application_id in ids]
+    with connect(url) as conn:
+        declare_topology(conn)
+        producer = Producer(conn.default_channel)
+        for event in events:
+            producer.publish(event.to_dict(), exchange=events_exchange, routing_key=event.type, serializer="json",
+                             declare=[])
+        # and one that can never be handled, in the middle of a batch
+        producer.publish({**events[0].to_dict(), "application_id": UNKNOWN, "event_id": "x-1"},
+                         exchange=events_exchange, routing_key=RoutingKeys.ACCEPTED, serializer="json", declare=[])
+    batches = CountingBatches(service.ctx)
+    worker = StageWorker("fee", lambda event: stages.fee(service.ctx, event), handle_batch=batches)
+    worker.configure(service.services)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(url, stop), daemon=True)
+    thread.start()
+    client = redis_lib.Redis.from_url(url)
+    try:
+        wait_for(lambda: all(service.status(a) == "awaiting_payment" for a in ids), timeout=60, interval=0.1,
+                 message="every application past the fee stage")
+        wait_for(lambda: client.llen(queue_name("fee")) == 0 and client.hlen("unacked") == 0, timeout=30,
+                 interval=0.1, message="every message acknowledged")
+        with service.uow() as uow:
+            letters = list(uow.deliveries.dead_letters(include_replayed=True))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert max(batches.sizes) > 1, batches.sizes
+    assert [letter.event_id for letter in letters] == ["x-1"]
+    assert all(len(delivery.history_by_application(service.db)[a]) == 3 for a in ids)
