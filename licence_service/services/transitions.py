@@ -32,25 +32,26 @@ def change_status(
     correlation_id: str | None = None,
     at: dt.datetime | None = None,
 ) -> None:
+    portal_changed, history = _set_status(application, status, actor=actor, note=note, event_id=event_id, at=at)
+    uow.applications.add_history(history)
+    if portal_changed:
+        owe_portal_sync(uow, application, history.portal_status, correlation_id=correlation_id)
+
+
+def _set_status(
+    application: models.Application, status: str, *, actor: str, note: str | None, event_id: str | None,
+    at: dt.datetime | None,
+) -> tuple[bool, models.ApplicationHistory]:
+    """Move `application` to `status`; return whether its portal status changed, and its history row."""
     at = at or models.utcnow()
     portal_status = PORTAL_STATUS[status]
     portal_changed = portal_status != application.portal_status
     application.status = status
     application.portal_status = portal_status
     application.updated_at = at
-    uow.applications.add_history(
-        models.ApplicationHistory(
-            application_id=application.id,
-            status=status,
-            portal_status=portal_status,
-            at=at,
-            note=note,
-            actor=actor,
-            event_id=event_id,
-        )
-    )
-    if portal_changed:
-        owe_portal_sync(uow, application, portal_status, correlation_id=correlation_id)
+    history = models.ApplicationHistory(application_id=application.id, status=status, portal_status=portal_status,
+                                        at=at, note=note, actor=actor, event_id=event_id)
+    return portal_changed, history
 
 
 def owe_portal_sync(
@@ -97,14 +98,8 @@ def insert_new(
     `events`. Inserted with one statement per table rather than through the ORM's flush, which cost
     the submit as much as everything else it does (bench/README.md, issue 8); the objects stay
     transient. A dossier id already stored fails here, with IntegrityError."""
-    at = at or models.utcnow()
-    portal_status = PORTAL_STATUS[status]
-    portal_changed = portal_status != application.portal_status
-    application.status = status
-    application.portal_status = portal_status
-    application.updated_at = at
-    history = models.ApplicationHistory(application_id=application.id, status=status, portal_status=portal_status,
-                                        at=at, note=note, actor=actor, event_id=None)
+    portal_changed, history = _set_status(application, status, actor=actor, note=note, event_id=None, at=at)
+    portal_status = history.portal_status
     sync_items, outbox = [], []
     if portal_changed:
         sync_items.append(models.PortalSyncItem(application_id=application.id, seq=1, portal_status=portal_status))
