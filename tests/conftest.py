@@ -110,6 +110,12 @@ def app(services: Services) -> Any:
     return app
 
 
+# Tokens made when a module is imported (collection time) must outlive the whole run: on a loaded
+# machine the suite has taken over ten minutes to reach them, and the default lifetime's expiry
+# then failed tests that have nothing to do with tokens.
+COLLECTION_TOKEN_TTL = 6 * 3600
+
+
 def token_for(*scopes: str, client: str = "portal", secret: str = TOKEN_SECRET, **kwargs: Any) -> str:
     return issue_token(secret, client, list(scopes), issuer="licence-service", audience="licence-service",
                        ttl_seconds=kwargs.get("ttl_seconds", 600), now=kwargs.get("now"))

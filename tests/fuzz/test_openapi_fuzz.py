@@ -33,7 +33,7 @@ from licence_service.bootstrap import build_services
 from licence_service.messaging.envelope import Event
 from licence_service.services import stages
 from licence_service.tokens import SCOPES
-from tests.conftest import make_settings, token_for
+from tests.conftest import COLLECTION_TOKEN_TTL, make_settings, token_for
 from tests.fuzz.strategies import application_bodies
 from tests.support.data import application_body, seed_an
 from workers.context import stage_context
@@ -41,7 +41,7 @@ from workers.context import stage_context
 # Examples per operation: 8 operations x 200 (about 30 s) keeps the run well under two minutes on 2 cores.
 # derandomize: the same examples on every run, so CI is repeatable.
 EXAMPLES = 200
-HEADERS = {"Authorization": f"Bearer {token_for(*SCOPES, client='fuzzer', ttl_seconds=3600)}"}
+HEADERS = {"Authorization": f"Bearer {token_for(*SCOPES, client='fuzzer', ttl_seconds=COLLECTION_TOKEN_TTL)}"}
 OPERATIONS = [
     ("POST", "/api/v1/applications"),
     ("GET", "/api/v1/applications"),

@@ -21,12 +21,13 @@ from licence_service.messaging.envelope import Event
 from licence_service.services import stages
 from licence_service.services.stages import StageContext
 from licence_service.store import models
-from tests.conftest import make_settings, token_for
+from tests.conftest import COLLECTION_TOKEN_TTL, make_settings, token_for
 from tests.support import delivery
 from tests.support.servers import free_port
 from workers.context import stage_context
 
-HEADERS = {"Authorization": f"Bearer {token_for('applications:submit', 'applications:read')}"}
+HEADERS = {"Authorization": "Bearer " + token_for("applications:submit", "applications:read",
+                                                  ttl_seconds=COLLECTION_TOKEN_TTL)}
 
 
 @dataclass

@@ -7,12 +7,12 @@ import datetime as dt
 import pytest
 
 from licence_service.store import models
-from tests.conftest import token_for
+from tests.conftest import COLLECTION_TOKEN_TTL, token_for
 from tests.integration.security.conftest import assert_problem, bearer
 from tests.support.data import AN, seed_an
 
 URL = "/api/v1/licences"
-READER = bearer(token_for("registry:read", client="registry-reader"))
+READER = bearer(token_for("registry:read", client="registry-reader", ttl_seconds=COLLECTION_TOKEN_TTL))
 
 
 def test_record_is_returned_whole_with_its_holder_classes_cards_and_permits_and_never_cached(client, services):
