@@ -53,6 +53,12 @@ COMMIT_SECONDS = 5.0
 # returns to a shared pool). Measured: 16 MiB imports as fast as 256 MiB — the inserts are bound by
 # B-tree work, not by reading pages — so memory is not spent on it.
 _SQLITE_CACHE_KIB = 16 * 1024
+# Checkpoints of the write-ahead log are left until the import's last commit. SQLite checkpoints at
+# the commit that takes the log past 1000 pages, which every commit of an import does: each one then
+# copied every page it touched into the database and synced both files, and the next commit touched
+# most of them again. Deferred, each page is copied once, at the end; the log meanwhile grows on
+# disk (to about the size of what was imported), never in memory.
+DEFER_CHECKPOINTS = True
 
 
 @dataclass
@@ -157,6 +163,9 @@ def _import_connection(engine: Engine) -> Iterator[Connection]:
         with conn.begin():
             previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
             conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+            autocheckpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+            if DEFER_CHECKPOINTS:
+                conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
         try:
             yield conn
         finally:
@@ -164,6 +173,12 @@ def _import_connection(engine: Engine) -> Iterator[Connection]:
                 conn.rollback()
             with conn.begin():
                 conn.exec_driver_sql(f"PRAGMA cache_size={int(previous)}")
+                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
+            if DEFER_CHECKPOINTS:
+                # On the driver's connection, outside any transaction (SQLAlchemy would begin one,
+                # and a checkpoint cannot run inside it); PASSIVE: it copies what no reader still
+                # needs and never waits for anyone.
+                conn.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
 
 
 def import_legacy(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -201,7 +202,7 @@ class Person(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     citizen_id: Mapped[str | None] = mapped_column(String(12), unique=True)
-    legacy_id_number: Mapped[str | None] = mapped_column(String(9), index=True)
+    legacy_id_number: Mapped[str | None] = mapped_column(String(9))
     full_name: Mapped[str] = mapped_column(String(200))
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
     birth_year: Mapped[int | None] = mapped_column(Integer)  # legacy rows with only a year (flagged)
@@ -210,6 +211,15 @@ class Person(Base):
     province_code: Mapped[str | None] = mapped_column(String(2))
     commune_code: Mapped[str | None] = mapped_column(String(5))
     residence_detail: Mapped[str | None] = mapped_column(Text)
+
+    # Partial: most people have a citizen ID and no CMND on record, and an index entry for each of
+    # their NULLs only cost every insert (the legacy import's, issue 5) for look-ups that never
+    # ask for NULL (`legacy_id_number IN (...)` implies NOT NULL, so the index still serves it).
+    __table_args__ = (
+        Index("ix_people_legacy_id_number", "legacy_id_number",
+              sqlite_where=text("legacy_id_number IS NOT NULL"),
+              postgresql_where=text("legacy_id_number IS NOT NULL")),
+    )
 
 
 class Licence(Base):
@@ -235,7 +245,9 @@ class LicenceClass(Base):
     __tablename__ = "licence_classes"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    licence_number: Mapped[str] = mapped_column(ForeignKey("licences.number"), index=True)
+    # No index of its own: the unique (licence_number, code) index serves look-ups by licence
+    # number, and a second index only doubled the cost of every class the legacy import inserts.
+    licence_number: Mapped[str] = mapped_column(ForeignKey("licences.number"))
     code: Mapped[str] = mapped_column(String(8))
     passed_on: Mapped[dt.date | None] = mapped_column(Date)
     issued_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -254,8 +266,16 @@ class Card(Base):
     licence_number: Mapped[str] = mapped_column(ForeignKey("licences.number"), index=True)
     issued_on: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="valid")  # valid | replaced
-    application_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    application_id: Mapped[str | None] = mapped_column(String(36))
     printed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    # Unique where set (a partial index): the cards of the legacy register have no application,
+    # and indexing their NULLs only slowed the import of millions of them.
+    __table_args__ = (
+        Index("uq_cards_application_id", "application_id", unique=True,
+              sqlite_where=text("application_id IS NOT NULL"),
+              postgresql_where=text("application_id IS NOT NULL")),
+    )
 
 
 class InternationalPermit(Base):

@@ -267,3 +267,23 @@ def _without_ids(snap):
         t: sorted(tuple(plain(v) for i, v in enumerate(r) if i not in with_ids[t]) for r in rows)
         for t, rows in snap.items()
     }
+
+
+def test_the_importing_connection_goes_back_to_the_pool_as_it_came_and_the_log_is_checkpointed(
+        sqlite_register, export, tmp_path):
+    # The import tunes its SQLite connection (page cache; write-ahead-log checkpoints deferred to the
+    # end); that connection returns to the pool the application shares, so both must be restored.
+    engine = sqlite_register.engine
+    with engine.connect() as conn:
+        before = (conn.exec_driver_sql("PRAGMA cache_size").scalar(),
+                  conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+    import_legacy(export, engine, batch_size=3, commit_seconds=0.0, reject_report=tmp_path / "r.csv")
+    assert engine.pool.checkedout() == 0 and engine.pool.checkedin() == 1  # the same connection, back
+    with engine.connect() as conn:
+        after = (conn.exec_driver_sql("PRAGMA cache_size").scalar(),
+                 conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+        conn.rollback()
+        # (busy, frames in the log, frames checkpointed): nothing left to copy into the database.
+        _, logged, checkpointed = conn.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert after == before
+    assert logged == checkpointed
