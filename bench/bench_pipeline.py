@@ -134,6 +134,15 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -147,6 +156,17 @@ def redis_commands(url: str) -> int:
     client = redis.Redis.from_url(url)
     try:
         return int(client.info("stats")["total_commands_processed"])
+    finally:
+        client.close()
+
+
+def redis_cpu_seconds(url: str) -> float:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
     finally:
         client.close()
 
@@ -267,6 +287,7 @@ def main() -> int:
                                                     "AND portal_acked_status = 9")).scalar_one()
 
                 commands_before = redis_commands(redis_url)
+                redis_cpu_before = redis_cpu_seconds(redis_url)
                 started = time.perf_counter()
                 with ThreadPoolExecutor(args.clients) as pool, ThreadPoolExecutor(args.clients) as payers:
                     payer = threading.Thread(target=pay_when_due, args=(payers,), daemon=True)
@@ -292,6 +313,12 @@ def main() -> int:
                 commands = redis_commands(redis_url) - commands_before
                 for name, proc in procs.items():
                     peaks[name] = max(peaks.get(name, 0), peak_rss_kib(proc.pid))
+                # Where the CPU went, read before the processes stop: the figure to compare with
+                # the two cores' budget per application (2 s / the target rate).
+                cpu = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
+                cpu["web (gunicorn workers, all)"] = sum(cpu_seconds(p) for p in children(web.pid))
+                cpu["portal stand-in"] = cpu_seconds(portal.pid)
+                cpu["redis-server"] = redis_cpu_seconds(redis_url) - redis_cpu_before
                 peaks["web (gunicorn master)"] = peak_rss_kib(web.pid)
                 peaks["web (per gunicorn worker, max)"] = max((peak_rss_kib(p) for p in children(web.pid)),
                                                               default=0)
@@ -315,6 +342,10 @@ def main() -> int:
           f"the pipeline moved {events / elapsed:.0f} events/s ({events / elapsed / baseline:.2f} of it)")
     for name, kib in peaks.items():
         print(f"peak RSS: {name:<32} {kib / 1024:7.1f} MiB")
+    for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        print(f"CPU:      {name:<32} {seconds:7.1f} s  {seconds * 1000 / args.count:6.1f} ms per application")
+    print(f"CPU:      {'all of the above':<32} {sum(cpu.values()):7.1f} s  "
+          f"{sum(cpu.values()) * 1000 / args.count:6.1f} ms per application")
     print(f"pipeline: {rate:.1f} applications/s end to end")
     return 0
 
