@@ -1,5 +1,8 @@
 """A local stand-in for the portal's DongBoHoSoMC endpoint for bench/bench_pipeline.py: answers every
-call with success, as fast as it can, in a process of its own. `python bench/portal_stand_in.py PORT`"""
+call with success, as fast as it can, in a process of its own. `python bench/portal_stand_in.py PORT`
+
+A call may carry several dossiers (its `data` is a list, PORTAL.md §2); the portal answers for the
+call as a whole, so one success acknowledges every entry of it."""
 
 from __future__ import annotations
 

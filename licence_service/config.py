@@ -65,10 +65,13 @@ class Settings:
     # one restarted after a crash) takes it over only after that. Longer than any HTTP call can last,
     # so an in-flight call is never overtaken by a second sender.
     portal_sync_lease_seconds: float = 60.0
-    # Calls one portal_sync worker makes at once (each to a different application), and how often it
+    # Calls one portal_sync worker makes at once (each for different applications), and how often it
     # looks for retries that have come due.
     portal_sync_concurrency: int = 4
     portal_sync_poll_seconds: float = 1.0
+    # How many dossiers one DongBoHoSoMC call may carry (its `data` is a list, PORTAL.md §2), each of
+    # a different application; 1 sends one dossier per call.
+    portal_sync_batch: int = 20
     # MaTTHC codes and the agency name are configuration (PORTAL.md §2).
     portal_procedure_codes: Mapping[str, str] = field(
         default_factory=lambda: {
@@ -277,6 +280,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         portal_sync_concurrency=_number(env, "PORTAL_SYNC_CONCURRENCY", 4, problems, minimum=1),
         portal_sync_poll_seconds=_number(env, "PORTAL_SYNC_POLL_SECONDS", 1.0, problems, parse=float,
                                          minimum=0.01),
+        portal_sync_batch=_number(env, "PORTAL_SYNC_BATCH", 20, problems, minimum=1),
         portal_agency_name=env.get("PORTAL_AGENCY_NAME") or Settings.portal_agency_name,
         issuing_authority=env.get("ISSUING_AUTHORITY") or Settings.issuing_authority,
         fee_table_json=fee_table_json,

@@ -4,23 +4,29 @@ every PORTAL_SYNC_POLL_SECONDS even when no new event arrives.
 The durable record of what is owed is the portal_sync_items table, not the queue: a status_changed
 event only wakes the worker up. So the events are taken without acknowledgement (no_ack: no
 unacked bookkeeping in the broker), and the periodic sweep finds anything a lost event missed — one
-taken by a worker killed before it handed the application to the sender pool, or a call interrupted
-by a crash, once its lease expires. Each application is synced in its own pool thread, so one
-application whose portal calls hang or fail never holds up another.
+taken by a worker killed before it synced the application, or a call interrupted by a crash, once its
+lease expires.
+
+Wake-ups and the sweep add applications to a set of due ones. Up to PORTAL_SYNC_CONCURRENCY pool
+threads each take up to PORTAL_SYNC_BATCH of them at a time (those no other thread of this process
+has in hand) and sync them together, one call carrying all their heads (services.portal_sync), until
+none has anything more to send; then they take the next ones. So a call that hangs holds up only the
+applications of its own batch, and only until the HTTP timeout: the other threads keep going.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from licence_service.bootstrap import Services
+from licence_service.logs import current_log_context
 from licence_service.messaging.consumer import StageWorker
 from licence_service.messaging.envelope import Event
 from licence_service.registers.portal import PortalClient
-from licence_service.services.portal_sync import due_applications, sync_application
+from licence_service.services.portal_sync import due_applications, sync_applications
 from licence_service.store import models
 
 log = logging.getLogger(__name__)
@@ -29,49 +35,87 @@ log = logging.getLogger(__name__)
 class PortalSyncWorker:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.client = PortalClient(services.settings)
-        self.pool = ThreadPoolExecutor(max_workers=services.settings.portal_sync_concurrency,
-                                       thread_name_prefix="portal-sync")
-        # Applications queued or being synced in this process: one sync loop per application is
-        # enough, since it keeps going until that application's due calls are done.
+        settings = services.settings
+        self.client = PortalClient(settings)
+        self.concurrency = settings.portal_sync_concurrency
+        self.batch = settings.portal_sync_batch
+        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="portal-sync")
+        # Applications woken up or found due, in the order they were, each with the log context of
+        # the event that woke it (its correlation id; none when the sweep found it).
+        self._due: dict[str, Mapping[str, str]] = {}
+        # Applications a pool thread has in hand. One woken again meanwhile stays in _due and is taken
+        # once released: its status change may have been committed too late for the sync in hand.
         self._busy: set[str] = set()
+        self._threads = 0  # pool tasks taking from _due
+        self._stopping = False
         self._lock = threading.Lock()
         # The events are wake-ups only (the module docstring): taken without acknowledgement.
         self.stage = StageWorker("portal_sync", self._on_event, on_idle=self.sweep,
-                                 idle_seconds=services.settings.portal_sync_poll_seconds, acknowledge=False)
+                                 idle_seconds=settings.portal_sync_poll_seconds, acknowledge=False)
 
-    def schedule(self, application_id: str) -> None:
+    def schedule(self, application_id: str, log_fields: Mapping[str, str] | None = None) -> None:
         with self._lock:
-            if application_id in self._busy:
-                return
-            self._busy.add(application_id)
-        # The pool thread logs with the ids of the event that woke it (licence_service.logs).
-        self.pool.submit(contextvars.copy_context().run, self._sync, application_id)
+            if log_fields or application_id not in self._due:
+                self._due[application_id] = log_fields or {}
+            if self._threads >= self.concurrency or self._stopping:
+                return  # a busy thread takes it when it is done with its batch
+            self._threads += 1
+        # No copy of the waking event's log context for the thread: it syncs many applications in
+        # turn, and each line about one carries that one's context (_due).
+        self.pool.submit(self._drain)
 
-    def _sync(self, application_id: str) -> None:
-        try:
-            sync_application(application_id, uow_factory=self.services.uow, client=self.client,
-                             settings=self.services.settings, read_uow_factory=self.services.read_uow)
-        except Exception:
-            # The item is still pending in the database: the sweep tries it again.
-            log.exception("portal sync of %s failed unexpectedly", application_id)
-        finally:
+    def _take(self) -> dict[str, Mapping[str, str]]:
+        """Up to a batch of due applications no other thread has in hand, now in this one's; [] ends
+        the thread (called with the lock held)."""
+        if self._stopping:
+            return {}
+        batch = {}
+        for application_id, log_fields in self._due.items():
+            if application_id not in self._busy:
+                batch[application_id] = log_fields
+                if len(batch) == self.batch:
+                    break
+        for application_id in batch:
+            del self._due[application_id]
+            self._busy.add(application_id)
+        return batch
+
+    def _drain(self) -> None:
+        while True:
             with self._lock:
-                self._busy.discard(application_id)
+                batch = self._take()
+                if not batch:
+                    self._threads -= 1
+                    return
+            try:
+                sync_applications(list(batch), uow_factory=self.services.uow, client=self.client,
+                                  settings=self.services.settings, read_uow_factory=self.services.read_uow,
+                                  log_contexts=batch)
+            except Exception:
+                # The items are still pending in the database: the sweep tries them again.
+                log.exception("portal sync of %s failed unexpectedly", ", ".join(batch))
+            finally:
+                with self._lock:
+                    self._busy.difference_update(batch)
 
     def _on_event(self, event: Event) -> None:
-        self.schedule(event.application_id)
+        # Called within the event's log context (consumer.py).
+        self.schedule(event.application_id, current_log_context())
 
     def sweep(self) -> None:
-        # A read only: on SQLite the periodic sweep does not queue for the writer lock.
-        for application_id in due_applications(self.services.read_uow, now=models.utcnow()):
+        # A read only: on SQLite the periodic sweep does not queue for the writer lock. Room for
+        # every thread's batch, and at least as many as before batching.
+        limit = max(100, self.concurrency * self.batch)
+        for application_id in due_applications(self.services.read_uow, now=models.utcnow(), limit=limit):
             self.schedule(application_id)
 
     def run(self, broker_url: str, stop: threading.Event | None = None) -> None:
         try:
             self.stage.run(broker_url, stop)
         finally:
-            # Calls in flight finish (each bounded by the HTTP timeout); queued ones stay pending.
+            # Calls in flight finish (each bounded by the HTTP timeout); the rest stay pending.
+            with self._lock:
+                self._stopping = True
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -28,6 +28,18 @@ def portal_time(value: dt.datetime) -> str:
 
 
 def build_payload(application: Any, portal_status: int, *, first: bool, settings: Settings) -> dict[str, Any]:
+    """A DongBoHoSoMC call carrying one application's status."""
+    return sync_call([payload_entry(application, portal_status, settings=settings)], first=first)
+
+
+def sync_call(entries: list[dict[str, Any]], *, first: bool) -> dict[str, Any]:
+    """A DongBoHoSoMC call carrying several dossiers (`data` is a list, PORTAL.md §2). `isUpdating`
+    belongs to the call, so every entry must share it: "False" only for first syncs."""
+    return {"service": "DongBoHoSoMC", "isUpdating": "False" if first else "True", "data": entries}
+
+
+def payload_entry(application: Any, portal_status: int, *, settings: Settings) -> dict[str, Any]:
+    """One dossier's entry of a DongBoHoSoMC call's `data`."""
     fees = []
     if application.fee_amount is not None:
         fees.append({"TenPhiLePhi": FEE_NAMES[application.procedure], "Gia": str(application.fee_amount)})
@@ -35,21 +47,17 @@ def build_payload(application: Any, portal_status: int, *, first: bool, settings
     if application.appointment_date is not None:
         appointment = portal_time(dt.datetime.combine(application.appointment_date, APPOINTMENT_TIME, LOCAL_TZ))
     return {
-        "service": "DongBoHoSoMC",
-        "isUpdating": "False" if first else "True",
-        "data": [{
-            "MaHoSo": application.portal_dossier_id,
-            "MaTTHC": settings.portal_procedure_codes[application.procedure],
-            "TrangThaiHoSo": str(portal_status),
-            "NgayTiepNhan": portal_time(application.received_at),
-            "NgayHenTra": appointment,
-            "ChuHoSo": normalise_name(application.applicant["full_name"]),
-            "LoaiDoiTuong": "1",
-            "KenhThucHien": CHANNEL_CODES.get(application.channel, "2"),
-            "HinhThuc": "1",
-            "DonViXuLy": settings.portal_agency_name,
-            "DanhSachLePhi": fees,
-        }],
+        "MaHoSo": application.portal_dossier_id,
+        "MaTTHC": settings.portal_procedure_codes[application.procedure],
+        "TrangThaiHoSo": str(portal_status),
+        "NgayTiepNhan": portal_time(application.received_at),
+        "NgayHenTra": appointment,
+        "ChuHoSo": normalise_name(application.applicant["full_name"]),
+        "LoaiDoiTuong": "1",
+        "KenhThucHien": CHANNEL_CODES.get(application.channel, "2"),
+        "HinhThuc": "1",
+        "DonViXuLy": settings.portal_agency_name,
+        "DanhSachLePhi": fees,
     }
 
 
@@ -66,7 +74,8 @@ class SyncResult:
 
 class PortalClient:
     """Sends one signed DongBoHoSoMC call and classifies the answer: acknowledged, worth retrying
-    (5xx, 429, network error), or refused for good (any other answer)."""
+    (5xx, 429, network error), or refused for good (any other answer). The answer is the call's, so
+    it covers every entry of its `data`."""
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
         self.settings = settings

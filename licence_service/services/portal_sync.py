@@ -2,35 +2,48 @@
 
 Items are written in the same transaction as the status change that owes them (transitions.py), so
 no change is lost whatever happens to a worker. For one application only its oldest pending item (the
-head) may be sent, and only by the worker holding its lease:
+head) may be sent, and only by the worker holding its lease. One call carries the heads of up to
+PORTAL_SYNC_BATCH applications (its `data` is a list), at most one entry per application:
 
-1. claim: in one short transaction, lease the head to this worker until now + lease (conditional
-   UPDATE; exactly one of several racing workers wins) and build the payload;
-2. send: the HTTP call, outside any transaction;
-3. record: in one short transaction, and only if the lease is still ours, write the outcome and
-   release the lease; when the call is done with (sent, or failed for good), claim the next head in
-   that same transaction (step 1 for the next call, one transaction fewer per call).
+1. claim: in one short transaction, lease each due head of the applications in hand to this worker
+   until now + lease (a conditional UPDATE per item; exactly one of several racing workers wins it)
+   and build the entries, loading the applications in one query;
+2. send: outside any transaction, one call per `isUpdating` value among the claimed heads
+   ("False" only for an application's first sync, and the flag belongs to the call): so one call,
+   or two when the batch mixes first syncs and updates. Keeping first syncs together rather than
+   each in a call of its own is what batches a burst of new applications. Before each call the
+   leases are renewed if they might run out while it lasts;
+3. record: in one short transaction, and for each item only if its lease is still ours, write the
+   outcomes and release the leases; for each application whose call is done with (sent, or failed
+   for good), claim its next head in that same transaction (step 1 for the next call, one
+   transaction fewer per call).
 
-While a call is in flight its item stays pending and leased, so no other worker sends it again or
-sends anything after it: a later status is never overtaken by a retry of an earlier one. A worker
-killed mid-call leaves a lease that simply expires; the item is then sent again (so at least once).
-A 5xx, 429 or network error is retried with capped exponential backoff for at least the configured
-horizon (24 hours by default) from the item's first attempt, then marked failed for an operator; any
-other refusal is marked failed at once (a retry would get the same answer). A failed item no longer
-holds back the later ones of its application, and a failing application never holds back another.
+While a call is in flight its items stay pending and leased, so no other worker sends them again or
+sends anything after them: a later status is never overtaken by a retry of an earlier one. A worker
+killed mid-call leaves leases that simply expire; the items are then sent again (so at least once).
+The portal answers a call as a whole, so its answer is every entry's: a 5xx, 429 or network error is
+retried, per item, with capped exponential backoff (from that item's own attempts) for at least the
+configured horizon (24 hours by default) from the item's first attempt, then marked failed for an
+operator; any other refusal is marked failed at once (a retry would get the same answer) — after a
+refused call of several entries, each is sent again alone, so only the one the portal refuses fails.
+A failed item no longer holds back the later ones of its application, and a failing application holds
+back another only while they share a batch's calls (each bounded by the HTTP timeout).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from licence_service.config import Settings
-from licence_service.registers.portal import PortalClient, SyncResult, build_payload
+from licence_service.logs import log_context
+from licence_service.registers.portal import PortalClient, SyncResult, payload_entry, sync_call
 from licence_service.store import models
 from licence_service.store.unit_of_work import UnitOfWork
 
@@ -57,126 +70,248 @@ class Claim:
     token: str
     application_id: str
     portal_status: int
-    payload: dict[str, Any]
+    # No status of this dossier acknowledged yet: its call must say isUpdating "False".
+    first: bool
+    entry: dict[str, Any]
+    # The lease's end as this worker set it.
+    until: dt.datetime
+    # The log context of what woke the application up (its correlation id), for the lines about it.
+    log_fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _about(claim: Claim) -> Iterator[None]:
+    # A sender thread handles many applications in turn: each line names the one it is about, with
+    # the correlation id of the request that led to it.
+    with log_context(**{**claim.log_fields, "application_id": claim.application_id}):
+        yield
 
 
 def sync_application(application_id: str, *, uow_factory: Callable[[], UnitOfWork], client: PortalClient,
                      settings: Settings, now: Callable[[], dt.datetime] = models.utcnow,
                      read_uow_factory: Callable[[], UnitOfWork] | None = None) -> int:
-    """Send what is due for one application, in order; return how many calls the portal acknowledged.
+    """sync_applications for one application."""
+    return sync_applications([application_id], uow_factory=uow_factory, client=client, settings=settings, now=now,
+                             read_uow_factory=read_uow_factory)
 
-    Returns early when the head is not due yet, is leased by another worker, or has just failed in
-    a way worth retrying later. With `read_uow_factory`, whether there is anything to claim is
-    looked at first in a read-only transaction (on SQLite it does not queue for the writer lock):
-    many wake-ups find nothing to claim (the call is in flight in another thread, or already sent)."""
-    if not client.configured:
-        _skip_pending(application_id, uow_factory)
+
+def sync_applications(application_ids: Sequence[str], *, uow_factory: Callable[[], UnitOfWork],
+                      client: PortalClient, settings: Settings, now: Callable[[], dt.datetime] = models.utcnow,
+                      read_uow_factory: Callable[[], UnitOfWork] | None = None,
+                      log_contexts: Mapping[str, Mapping[str, str]] | None = None) -> int:
+    """Send what is due for these applications, in order per application, up to PORTAL_SYNC_BATCH
+    of them per call; return how many status updates the portal acknowledged.
+
+    An application drops out when its head is not due yet, is leased by another worker, or has just
+    failed in a way worth retrying later; the others go on with their next heads. With
+    `read_uow_factory`, whether there is anything to claim is looked at first in a read-only
+    transaction (on SQLite it does not queue for the writer lock): many wake-ups find nothing to
+    claim (the call is in flight in another thread, or already sent). `log_contexts` gives, per
+    application, the log fields (correlation id) of what woke it up."""
+    ids = list(dict.fromkeys(application_ids))
+    contexts = log_contexts or {}
+    if not ids:
         return 0
-    if read_uow_factory is not None and not _head_claimable(application_id, read_uow_factory, now):
+    if not client.configured:
+        _skip_pending(ids, uow_factory)
         return 0
     acknowledged = 0
-    claim = _claim_head(application_id, uow_factory=uow_factory, settings=settings, now=now)
-    while claim is not None:
-        result = client.send(claim.payload)
-        # The outcome is recorded and, when the call is done with (sent, or failed for an operator),
-        # the next call claimed in the same transaction: it is now the head.
-        outcome, claim = _record(claim, result, uow_factory=uow_factory, settings=settings, now=now)
-        if outcome == "sent":
-            acknowledged += 1
-        # Otherwise backing off, or the lease was lost to another worker: claim is None.
+    size = settings.portal_sync_batch
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        if read_uow_factory is not None:
+            chunk = _claimable(chunk, read_uow_factory, now)
+            if not chunk:
+                continue
+        claims = _claim_heads(chunk, uow_factory=uow_factory, settings=settings, now=now, contexts=contexts)
+        while claims:
+            results = _send(claims, client=client, uow_factory=uow_factory, settings=settings, now=now)
+            # The outcomes are recorded and, for each application whose call is done with (sent, or
+            # failed for an operator), its next call claimed in the same transaction: it is now the head.
+            outcomes, claims = _record(results, uow_factory=uow_factory, settings=settings, now=now,
+                                       contexts=contexts)
+            acknowledged += outcomes.count("sent")
     return acknowledged
 
 
-def _skip_pending(application_id: str, uow_factory: Callable[[], UnitOfWork]) -> None:
+def _skip_pending(application_ids: Sequence[str], uow_factory: Callable[[], UnitOfWork]) -> None:
     """No portal configured (the embedded default): nothing to send, so nothing is owed."""
     with uow_factory() as uow:
-        for item in uow.portal_sync.for_application(application_id):
-            if item.state == "pending":
-                item.state = "skipped"
+        for application_id in application_ids:
+            for item in uow.portal_sync.for_application(application_id):
+                if item.state == "pending":
+                    item.state = "skipped"
         uow.commit()
 
 
-def _head_claimable(application_id: str, read_uow_factory: Callable[[], UnitOfWork],
-                    now: Callable[[], dt.datetime]) -> bool:
-    """Whether the application has a head that is due and not leased, as far as a read can tell;
-    _claim_head decides under the write lock."""
+def _due_and_free(item: models.PortalSyncItem, at: dt.datetime) -> bool:
+    # Not backing off, and nobody else sending it (or a crashed sender's lease has expired).
+    return item.next_attempt_at <= at and (item.claimed_until is None or item.claimed_until <= at)
+
+
+def _claimable(application_ids: Sequence[str], read_uow_factory: Callable[[], UnitOfWork],
+               now: Callable[[], dt.datetime]) -> list[str]:
+    """The applications with a head that is due and not leased, as far as a read can tell;
+    _claim_in decides under the write lock."""
     with read_uow_factory() as uow:
-        item = uow.portal_sync.head(application_id)
-        if item is None:
-            return False
         at = now()
-        return item.next_attempt_at <= at and (item.claimed_until is None or item.claimed_until <= at)
+        ready = {item.application_id for item in uow.portal_sync.heads(application_ids) if _due_and_free(item, at)}
+    return [a for a in application_ids if a in ready]
 
 
-def _claim_head(application_id: str, *, uow_factory: Callable[[], UnitOfWork], settings: Settings,
-                now: Callable[[], dt.datetime]) -> Claim | None:
+def _claim_heads(application_ids: Sequence[str], *, uow_factory: Callable[[], UnitOfWork], settings: Settings,
+                 now: Callable[[], dt.datetime], contexts: Mapping[str, Mapping[str, str]]) -> list[Claim]:
     with uow_factory() as uow:
-        claim = _claim_in(uow, application_id, settings=settings, at=now())
-        if claim is not None:
+        claims = _claim_in(uow, application_ids, settings=settings, at=now(), contexts=contexts)
+        if claims:
             uow.commit()
-        return claim
+        return claims
 
 
-def _claim_in(uow: UnitOfWork, application_id: str, *, settings: Settings, at: dt.datetime) -> Claim | None:
-    """Lease the application's head to this worker in the caller's transaction, if it is due and
-    nobody holds it, and build its payload."""
-    item = uow.portal_sync.head(application_id)
-    if item is None:
-        return None
-    if item.next_attempt_at > at:
-        return None  # backing off
-    if item.claimed_until is not None and item.claimed_until > at:
-        return None  # another worker is sending it (or crashed doing so: its lease will expire)
-    token = str(uuid.uuid4())
+def _claim_in(uow: UnitOfWork, application_ids: Sequence[str], *, settings: Settings,
+              at: dt.datetime, contexts: Mapping[str, Mapping[str, str]]) -> list[Claim]:
+    """Lease to this worker, in the caller's transaction, the head of each of these applications
+    that is due and that nobody holds, and build their entries (in the order of `application_ids`)."""
     until = at + dt.timedelta(seconds=settings.portal_sync_lease_seconds)
-    if not uow.portal_sync.claim(item.id, token, now=at, until=until):
-        return None  # another worker won the race for it
-    application = uow.applications.get(application_id, with_history=False)
-    # isUpdating "False" only until the portal has acknowledged a first call for this dossier.
-    first = application.portal_acked_status is None
-    payload = build_payload(application, item.portal_status, first=first, settings=settings)
-    return Claim(item.id, token, application_id, item.portal_status, payload)
+    won: list[tuple[models.PortalSyncItem, str]] = []
+    # heads() comes in item id order: the row locks of the UPDATEs are taken in that order.
+    for item in uow.portal_sync.heads(application_ids):
+        if not _due_and_free(item, at):
+            continue
+        token = str(uuid.uuid4())
+        if uow.portal_sync.claim(item.id, token, now=at, until=until):
+            won.append((item, token))
+        # Otherwise another worker won the race for it.
+    if not won:
+        return []
+    applications = uow.applications.get_many([item.application_id for item, _ in won], with_history=False)
+    order = {a: i for i, a in enumerate(application_ids)}
+    claims = []
+    for item, token in sorted(won, key=lambda pair: order[pair[0].application_id]):
+        application = applications[item.application_id]
+        # isUpdating "False" only until the portal has acknowledged a first call for this dossier.
+        claims.append(Claim(item.id, token, item.application_id, item.portal_status,
+                            application.portal_acked_status is None,
+                            payload_entry(application, item.portal_status, settings=settings), until,
+                            contexts.get(item.application_id, {})))
+    return claims
 
 
-def _record(claim: Claim, result: SyncResult, *, uow_factory: Callable[[], UnitOfWork], settings: Settings,
-            now: Callable[[], dt.datetime]) -> tuple[str, Claim | None]:
-    """Write the outcome of a call: "sent", "retry" (scheduled again), "failed" (given up), or "lost"
-    when the lease expired meanwhile (then the new holder's outcome is the one that counts). After
-    "sent" or "failed", the application's next call is claimed in the same transaction (or None)."""
+# A claim, the answer that counts for it, and how many calls carried it (2 when sent again alone).
+Sent = tuple[Claim, SyncResult, int]
+
+
+def _send(claims: list[Claim], *, client: PortalClient, uow_factory: Callable[[], UnitOfWork], settings: Settings,
+          now: Callable[[], dt.datetime]) -> list[Sent]:
+    """Send the claimed heads, one call per isUpdating value, and pair each with its call's answer.
+    A claim whose lease turned out to be lost before its call is left out (not sent, not recorded)."""
+    results: list[Sent] = []
+    for first in (True, False):
+        group = _still_leased([c for c in claims if c.first is first], uow_factory=uow_factory,
+                              settings=settings, now=now)
+        if not group:
+            continue
+        result = client.send(sync_call([c.entry for c in group], first=first))
+        if result.ok or result.retryable or len(group) == 1:
+            # A 5xx, 429 or network error says nothing about any one entry: each is retried.
+            results.extend((c, result, 1) for c in group)
+            continue
+        # Refused for good, but the portal answers for the whole call: one bad entry (say a dossier
+        # it does not know) must not fail the other applications' updates for an operator. So each
+        # entry is sent again alone, and only the one the portal refuses on its own is failed.
+        log.warning("portal refused a DongBoHoSoMC call of %d dossiers (%s); sending them one by one",
+                    len(group), result.detail)
+        for claim in group:
+            for single in _still_leased([claim], uow_factory=uow_factory, settings=settings, now=now):
+                results.append((single, client.send(sync_call([single.entry], first=first)), 2))
+    return results
+
+
+def _still_leased(claims: list[Claim], *, uow_factory: Callable[[], UnitOfWork], settings: Settings,
+                  now: Callable[[], dt.datetime]) -> list[Claim]:
+    """The claims whose leases will outlast a call starting now, renewed if need be. A call is
+    bounded by the HTTP timeout for connecting and again for reading (hence twice it; the lease is
+    longer, config.py), but a batch's second call, or the one-by-one calls after a refusal, start
+    later than the claim: without a renewal their lease could run out mid-call, and another worker
+    could then send the item, or the next one of its application, at the same time."""
+    if not claims:
+        return []
+    at = now()
+    call_bound = dt.timedelta(seconds=2 * settings.portal_sync_timeout_seconds)
+    if all(c.until - at > call_bound for c in claims):
+        return claims
+    until = at + dt.timedelta(seconds=settings.portal_sync_lease_seconds)
+    kept = []
     with uow_factory() as uow:
-        item = uow.portal_sync.get_for_update(claim.item_id)
-        if item is None or item.claim_token != claim.token:
-            log.warning("portal sync of %s (status %s): lease lost while sending; outcome %s left to the "
-                        "new holder", claim.application_id, claim.portal_status, result.detail)
-            return "lost", None
-        at = now()
-        item.attempts += 1
-        item.claim_token = None
-        item.claimed_until = None
-        if result.ok:
-            outcome = item.state = "sent"
-            item.sent_at = at
-            item.last_error = None
-            uow.portal_sync.acknowledged(claim.application_id, item.portal_status)
-        elif result.retryable and at < (item.first_attempt_at or at) + retry_horizon(settings):
-            outcome = "retry"
-            item.last_error = result.detail
-            item.next_attempt_at = at + backoff(item.attempts, settings)
-            log.warning("portal sync of %s (status %s) failed (attempt %d), retrying at %s: %s",
-                        claim.application_id, item.portal_status, item.attempts, item.next_attempt_at.isoformat(),
-                        result.detail)
-        else:
-            outcome = item.state = "failed"
-            item.last_error = result.detail if not result.retryable else (
-                f"gave up after {item.attempts} attempts over {settings.portal_sync_retry_hours:g} h: {result.detail}")
-            log.error("portal sync of %s (status %s) failed for good: %s", claim.application_id,
-                      item.portal_status, item.last_error)
-        following = None
-        if outcome in ("sent", "failed"):
-            uow.session.flush()  # the head query below must see this item done
-            following = _claim_in(uow, claim.application_id, settings=settings, at=at)
+        for claim in sorted(claims, key=lambda c: c.item_id):
+            if uow.portal_sync.renew(claim.item_id, claim.token, until=until):
+                kept.append(dataclasses.replace(claim, until=until))
+            else:
+                with _about(claim):
+                    log.warning("portal sync of %s (status %s): lease lost before sending; left to the new "
+                                "holder", claim.application_id, claim.portal_status)
         uow.commit()
-        return outcome, following
+    order = {c.item_id: i for i, c in enumerate(claims)}
+    return sorted(kept, key=lambda c: order[c.item_id])
+
+
+def _record(results: list[Sent], *, uow_factory: Callable[[], UnitOfWork], settings: Settings,
+            now: Callable[[], dt.datetime], contexts: Mapping[str, Mapping[str, str]]
+            ) -> tuple[list[str], list[Claim]]:
+    """Write the outcome of each call's entry, all in one transaction: "sent", "retry" (scheduled
+    again), "failed" (given up), or "lost" when the lease expired meanwhile (then the new holder's
+    outcome is the one that counts). For each application whose outcome is "sent" or "failed", its
+    next call is claimed in the same transaction; those claims are returned with the outcomes."""
+    if not results:
+        return [], []
+    with uow_factory() as uow:
+        items = {item.id: item for item in uow.portal_sync.get_many_for_update([c.item_id for c, _, _ in results])}
+        at = now()
+        outcomes = []
+        done = []
+        for claim, result, calls in results:
+            with _about(claim):
+                outcome = _outcome(uow, items.get(claim.item_id), claim, result, calls, settings=settings, at=at)
+            outcomes.append(outcome)
+            if outcome in ("sent", "failed"):
+                done.append(claim.application_id)
+        following: list[Claim] = []
+        if done:
+            uow.session.flush()  # the head query below must see these items done
+            following = _claim_in(uow, done, settings=settings, at=at, contexts=contexts)
+        uow.commit()
+        return outcomes, following
+
+
+def _outcome(uow: UnitOfWork, item: models.PortalSyncItem | None, claim: Claim, result: SyncResult, calls: int,
+             *, settings: Settings, at: dt.datetime) -> str:
+    # The lease is per item: one lost lease leaves the other entries of the call to be recorded.
+    if item is None or item.claim_token != claim.token:
+        log.warning("portal sync of %s (status %s): lease lost while sending; outcome %s left to the "
+                    "new holder", claim.application_id, claim.portal_status, result.detail)
+        return "lost"
+    item.attempts += calls  # what the portal was sent, the refused batch call included
+    item.claim_token = None
+    item.claimed_until = None
+    if result.ok:
+        outcome = item.state = "sent"
+        item.sent_at = at
+        item.last_error = None
+        uow.portal_sync.acknowledged(claim.application_id, item.portal_status)
+    elif result.retryable and at < (item.first_attempt_at or at) + retry_horizon(settings):
+        outcome = "retry"
+        item.last_error = result.detail
+        item.next_attempt_at = at + backoff(item.attempts, settings)
+        log.warning("portal sync of %s (status %s) failed (attempt %d), retrying at %s: %s",
+                    claim.application_id, item.portal_status, item.attempts, item.next_attempt_at.isoformat(),
+                    result.detail)
+    else:
+        outcome = item.state = "failed"
+        item.last_error = result.detail if not result.retryable else (
+            f"gave up after {item.attempts} attempts over {settings.portal_sync_retry_hours:g} h: {result.detail}")
+        log.error("portal sync of %s (status %s) failed for good: %s", claim.application_id,
+                  item.portal_status, item.last_error)
+    return outcome
 
 
 def due_applications(uow_factory: Callable[[], UnitOfWork], *, now: dt.datetime, limit: int = 100) -> list[str]:

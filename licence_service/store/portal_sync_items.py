@@ -4,9 +4,10 @@ leasing it to one sender, and what an operator needs to see."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from licence_service.store import models
@@ -26,25 +27,65 @@ def _unclaimed(now: dt.datetime) -> ColumnElement[bool]:
     return or_(Item.claimed_until.is_(None), Item.claimed_until <= now)
 
 
+# The statements the sender runs for every call, made once with bound parameters: building one
+# (an aliased entity, the expressions, its cache key) costs more CPU than running it. SQLAlchemy
+# memoises a statement's cache key on the statement, so a reused one also skips that.
+
+
+@functools.cache
+def _heads_stmt() -> Select[tuple[models.PortalSyncItem]]:
+    return (select(Item).where(Item.application_id.in_(bindparam("ids", expanding=True)), Item.state == "pending",
+                               _is_head()).order_by(Item.id))
+
+
+@functools.cache
+def _claim_stmt() -> Update:
+    now = bindparam("now")
+    return (
+        update(Item)
+        .where(Item.id == bindparam("item_id"), Item.state == "pending",
+               or_(Item.claimed_until.is_(None), Item.claimed_until <= now))
+        .values(claim_token=bindparam("token"), claimed_until=bindparam("until"),
+                first_attempt_at=func.coalesce(Item.first_attempt_at, now))
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _acknowledged_stmt() -> Update:
+    return (update(models.Application).where(models.Application.id == bindparam("application_id"))
+            .values(portal_acked_status=bindparam("acked_status")).execution_options(synchronize_session=False))
+
+
+@functools.cache
+def _for_update_stmt() -> Select[tuple[models.PortalSyncItem]]:
+    # In id order, so that two transactions locking overlapping rows (PostgreSQL) cannot deadlock.
+    return select(Item).where(Item.id.in_(bindparam("ids", expanding=True))).order_by(Item.id).with_for_update()
+
+
 class PortalSyncRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def head(self, application_id: str) -> models.PortalSyncItem | None:
-        """The application's oldest pending call, which must be delivered before any later one."""
-        stmt = (select(Item).where(Item.application_id == application_id, Item.state == "pending")
-                .order_by(Item.seq).limit(1))
-        return self.session.scalars(stmt).first()
+    def heads(self, application_ids: Collection[str]) -> Sequence[models.PortalSyncItem]:
+        """The oldest pending call of each of these applications that has one (which must be delivered
+        before any later one of its application), in item order."""
+        return self.session.scalars(_heads_stmt(), {"ids": list(application_ids)}).all()
 
     def claim(self, item_id: int, token: str, *, now: dt.datetime, until: dt.datetime) -> bool:
         """Lease a pending call to one sender. A conditional UPDATE, so of two workers racing for the
         same call exactly one wins: on PostgreSQL the loser's UPDATE waits for the winner's row lock
         and then re-checks the condition; on SQLite BEGIN IMMEDIATE already serialises them."""
+        params = {"item_id": item_id, "token": token, "now": now, "until": until}
+        return self.session.execute(_claim_stmt(), params).rowcount == 1
+
+    def renew(self, item_id: int, token: str, *, until: dt.datetime) -> bool:
+        """Extend a lease this sender still holds. The token is enough to know it does, even past the
+        lease's end: another sender taking the call over would have replaced it (claim)."""
         stmt = (
             update(Item)
-            .where(Item.id == item_id, Item.state == "pending", _unclaimed(now))
-            .values(claim_token=token, claimed_until=until,
-                    first_attempt_at=func.coalesce(Item.first_attempt_at, now))
+            .where(Item.id == item_id, Item.state == "pending", Item.claim_token == token)
+            .values(claimed_until=until)
             .execution_options(synchronize_session=False)
         )
         return self.session.execute(stmt).rowcount == 1
@@ -52,14 +93,10 @@ class PortalSyncRepository:
     def acknowledged(self, application_id: str, portal_status: int) -> None:
         """The portal has acknowledged this status of the application (one UPDATE: the application
         itself need not be loaded)."""
-        self.session.execute(
-            update(models.Application).where(models.Application.id == application_id)
-            .values(portal_acked_status=portal_status).execution_options(synchronize_session=False)
-        )
+        self.session.execute(_acknowledged_stmt(), {"application_id": application_id, "acked_status": portal_status})
 
-    def get_for_update(self, item_id: int) -> models.PortalSyncItem | None:
-        stmt = select(Item).where(Item.id == item_id).with_for_update()
-        return self.session.scalars(stmt).one_or_none()
+    def get_many_for_update(self, item_ids: Collection[int]) -> Sequence[models.PortalSyncItem]:
+        return self.session.scalars(_for_update_stmt(), {"ids": list(item_ids)}).all()
 
     def applications_due(self, now: dt.datetime, limit: int = 100) -> Sequence[str]:
         """Applications whose next call is due and not leased, longest waiting first. Only heads count,

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, insert, inspect, select, update
+from sqlalchemy import Select, bindparam, exists, func, insert, inspect, select, update
 from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.sql.dml import Insert
 
@@ -26,6 +26,13 @@ def column_values(obj: models.Base) -> dict[str, Any]:
     """The column values set on a mapped object, by column name."""
     state = obj.__dict__
     return {column: state[attr] for attr, column in _plain_insert(type(obj))[1] if attr in state}
+
+
+@functools.cache
+def _get_many_stmt(with_history: bool) -> Select[tuple[models.Application]]:
+    """Made once (see _plain_insert): a worker loading applications per call skips building it."""
+    stmt = select(models.Application).where(models.Application.id.in_(bindparam("ids", expanding=True)))
+    return stmt if with_history else stmt.options(lazyload(models.Application.history))
 
 
 class ApplicationRepository:
@@ -56,6 +63,11 @@ class ApplicationRepository:
             # PostgreSQL: serialise handlers of one application; SQLite's BEGIN IMMEDIATE already does.
             stmt = stmt.with_for_update()
         return self.session.scalars(stmt).one_or_none()
+
+    def get_many(self, application_ids: Iterable[str], *, with_history: bool = True) -> dict[str, models.Application]:
+        """Several applications in one query, by id (those that exist)."""
+        rows = self.session.scalars(_get_many_stmt(with_history), {"ids": list(application_ids)})
+        return {application.id: application for application in rows}
 
     def get_by_dossier(self, portal_dossier_id: str) -> models.Application | None:
         stmt = select(models.Application).where(models.Application.portal_dossier_id == portal_dossier_id)

@@ -21,15 +21,17 @@ from sqlalchemy import func, select
 from licence_service.app import create_app
 from licence_service.bootstrap import build_services
 from licence_service.store import models
-from tests.conftest import make_settings, token_for
+from tests.conftest import COLLECTION_TOKEN_TTL, make_settings, token_for
 from tests.support import delivery
+from tests.support.portal_sync import statuses_by_dossier
 from tests.support.servers import PortalStandIn, wait_for
 
 APPLICATIONS = int(os.environ.get("CHAOS_APPLICATIONS", "300"))
 KILL_EVERY = float(os.environ.get("CHAOS_KILL_EVERY_SECONDS", "1.5"))
 SEED = int(os.environ.get("CHAOS_SEED", str(random.randrange(1 << 30))))
 VICTIMS = ("relay", *delivery.STAGE_PROCESSES, "sweeper")
-HEADERS = {"Authorization": f"Bearer {token_for('applications:submit', 'applications:read')}"}
+HEADERS = {"Authorization": "Bearer " + token_for("applications:submit", "applications:read",
+                                                  ttl_seconds=COLLECTION_TOKEN_TTL)}
 # Bounds, not waits: every wait below polls and returns as soon as its condition holds.
 DEADLINE_SECONDS = 60 + 1.5 * APPLICATIONS
 
@@ -125,10 +127,9 @@ def test_applications_survive_workers_killed_at_random(tmp_path: Path, any_datab
                                              .group_by(models.Card.licence_number)).all()))
         redrives = int(s.scalar(select(func.coalesce(func.sum(models.StuckRedrive.redrives), 0))) or 0)
     dead = delivery.count(db, models.DeadLetter)
-    calls: dict[str, list[int]] = {}
-    for call in portal_stand_in.snapshot():
-        item = call.json["data"][0]
-        calls.setdefault(item["MaHoSo"], []).append(int(item["TrangThaiHoSo"]))
+    # Every entry of every call (a call may carry several applications' dossiers).
+    calls = {dossier: [int(s) for s in sent]
+             for dossier, sent in statuses_by_dossier(portal_stand_in.snapshot()).items()}
     # At least once to the portal: a sender killed after the portal answered sends that call again,
     # but never out of order, so collapsing repeats leaves exactly the statuses in order.
     collapsed = {d: [s for i, s in enumerate(seq) if i == 0 or s != seq[i - 1]] for d, seq in calls.items()}

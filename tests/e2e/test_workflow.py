@@ -19,6 +19,7 @@ from licence_service.domain.regime import LOCAL_TZ
 from licence_service.store import models
 from tests.conftest import TOKEN_SECRET, make_settings
 from tests.support.data import application_body, seed_an
+from tests.support.portal_sync import entries
 from tests.support.processes import WorkerProcesses
 from tests.support.servers import PortalStandIn, wait_for
 
@@ -98,9 +99,9 @@ def test_application_travels_from_submission_to_issued_with_every_portal_sync_in
 
     # DongBoHoSoMC: one call per portal status, in order, signed, the first not an update.
     bodies = [c.json for c in calls]
-    assert [b["data"][0]["TrangThaiHoSo"] for b in bodies] == ["1", "2", "6", "4", "9"]
+    assert entries(calls) == [("G01.99-20261127-0000123", s) for s in ("1", "2", "6", "4", "9")]
     assert [b["isUpdating"] for b in bodies] == ["False", "True", "True", "True", "True"]
-    first = bodies[0]["data"][0]
+    first = bodies[0]["data"][0]  # one application: one entry per call (checked just above)
     assert first["MaHoSo"] == "G01.99-20261127-0000123"
     assert first["NgayTiepNhan"] == "20261127091500"
     assert first["ChuHoSo"] == "NGUYỄN VĂN AN"

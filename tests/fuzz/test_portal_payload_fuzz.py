@@ -61,7 +61,7 @@ def test_any_stored_application_builds_a_sendable_payload(application, portal_st
     payload = build_payload(application, portal_status, first=first, settings=SETTINGS)
     body = json.dumps(payload, ensure_ascii=False).encode()  # what PortalClient sends
     assert sign(body, "secret").startswith("sha256=")
-    item = payload["data"][0]
+    [item] = payload["data"]  # one application, one entry
     assert item["MaHoSo"] == application.portal_dossier_id
     assert item["TrangThaiHoSo"] == str(portal_status)
     assert payload["isUpdating"] == ("False" if first else "True")

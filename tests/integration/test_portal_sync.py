@@ -7,15 +7,18 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from licence_service.app import create_app
 from licence_service.bootstrap import Services, build_services
+from licence_service.logs import ContextFilter
 from licence_service.registers.portal import PortalClient, SyncResult
 from licence_service.services import applications, portal_sync
 from licence_service.store import models
@@ -29,6 +32,7 @@ from tests.support.portal_sync import (
     advance,
     assert_in_order_without_overlap,
     codes,
+    entries,
     items,
     submit,
 )
@@ -80,6 +84,13 @@ def sync(services: Services, application_id: str, clock: Clock | None = None, cl
                                         settings=services.settings, now=clock or models.utcnow)
 
 
+def sync_many(services: Services, application_ids: list[str], clock: Clock | None = None,
+              client: PortalClient | None = None) -> int:
+    return portal_sync.sync_applications(application_ids, uow_factory=services.uow,
+                                         client=client or PortalClient(services.settings),
+                                         settings=services.settings, now=clock or models.utcnow)
+
+
 def head(services: Services, application_id: str) -> models.PortalSyncItem:
     return next(i for i in items(services, application_id) if i.state == "pending")
 
@@ -90,7 +101,7 @@ def test_each_status_change_is_one_signed_call_in_order_and_only_the_first_is_no
     advance(sync_services, application_id, *HAPPY_PATH[1:3])
     assert sync(sync_services, application_id) == 3
     calls = portal_stand_in.snapshot()
-    assert [c.json["data"][0]["TrangThaiHoSo"] for c in calls] == codes(*HAPPY_PATH[:3])
+    assert entries(calls) == [(DOSSIER, s) for s in codes(*HAPPY_PATH[:3])]
     assert [c.json["isUpdating"] for c in calls] == ["False", "True", "True"]
     for call in calls:
         assert call.headers["Authorization"] == f"Bearer {PORTAL_TOKEN}"
@@ -179,7 +190,7 @@ def test_a_refusal_other_than_5xx_or_429_is_not_retried_but_recorded_for_an_oper
     assert str(code) in failed.last_error or "error_code '99'" in failed.last_error
     clock.to(clock.t + dt.timedelta(days=2))
     sync(sync_services, application_id, clock)
-    assert [c.json["data"][0]["TrangThaiHoSo"] for c in portal_stand_in.snapshot()] == ["1", "2", "6"]
+    assert entries(portal_stand_in.snapshot()) == [(DOSSIER, s) for s in ("1", "2", "6")]
     assert acked(sync_services, application_id) == 6
     # ... and an operator sees it.
     state = portal_sync.sync_state(sync_services.uow, applications.get(sync_services.uow, application_id))
@@ -199,10 +210,12 @@ def test_a_later_status_waits_while_an_earlier_one_is_being_retried(sync_service
     assert portal.delivered(DOSSIER) == ["1", "2", "6"]
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["one-application-at-a-time", "all-in-one-batch"])
 def test_concurrent_senders_never_overlap_or_reorder_one_applications_calls(
-        tmp_path, any_database_url, portal, portal_stand_in):
-    """Four threads keep syncing the same applications while the portal is slow and refuses each
-    status's first call: every status is still accepted once, in order, one call at a time."""
+        tmp_path, any_database_url, portal, portal_stand_in, batched):
+    """Four threads keep syncing the same applications (each on its own, or all of them as one batch)
+    while the portal is slow and refuses each status's first call: every status is still accepted
+    once, in order, one call at a time."""
     services = build_services(portal_settings(tmp_path, any_database_url, portal_stand_in.url,
                                               portal_sync_backoff_base_seconds=0.05,
                                               portal_sync_backoff_cap_seconds=0.1))
@@ -217,9 +230,9 @@ def test_concurrent_senders_never_overlap_or_reorder_one_applications_calls(
     def sender() -> None:
         client = PortalClient(services.settings)
         while not stop.is_set():
-            for application_id in ids.values():
+            for batch in [list(ids.values())] if batched else [[a] for a in ids.values()]:
                 try:
-                    sync(services, application_id, client=client)
+                    sync_many(services, batch, client=client)
                 except BaseException as exc:  # surfaced below
                     errors.append(exc)
                     return
@@ -266,7 +279,7 @@ def test_a_call_whose_sender_died_is_sent_again_once_its_lease_expires(sync_serv
     assert len(portal_stand_in.snapshot()) == 1
     clock.to(leased.claimed_until)
     assert sync(sync_services, application_id, clock) == 2
-    assert [c.json["data"][0]["TrangThaiHoSo"] for c in portal_stand_in.snapshot()] == ["1", "1", "2"]
+    assert entries(portal_stand_in.snapshot()) == [(DOSSIER, s) for s in ("1", "1", "2")]
     assert acked(sync_services, application_id) == 2
 
 
@@ -332,3 +345,187 @@ def test_without_a_configured_portal_nothing_is_sent_or_owed(services, portal_st
     assert [i.state for i in items(services, application_id)] == ["skipped", "skipped"]
     assert portal_sync.due_applications(services.uow, now=models.utcnow() + dt.timedelta(days=1)) == []
     assert portal_stand_in.snapshot() == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Several applications per call (PORTAL_SYNC_BATCH): `data` is a list (PORTAL.md §2)
+
+A, B, C = "G01.99-20261127-0000501", "G01.99-20261127-0000502", "G01.99-20261127-0000503"
+
+
+def call_entries(portal_stand_in: PortalStandIn) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Each call as (isUpdating, its entries)."""
+    return [(c.json["isUpdating"], entries([c])) for c in portal_stand_in.snapshot()]
+
+
+def test_a_batch_of_applications_goes_out_in_one_call_per_step_in_order_per_application(
+        sync_services, portal, portal_stand_in):
+    ids = [submit(sync_services, d) for d in (A, B, C)]
+    for application_id in ids:
+        advance(sync_services, application_id, "accepted", "awaiting_payment")
+    assert sync_many(sync_services, ids) == 9
+    # One call per round, each carrying every application's head; a later status of an application
+    # only in a later call, once its earlier one was acknowledged.
+    assert call_entries(portal_stand_in) == [
+        ("False", [(A, "1"), (B, "1"), (C, "1")]),
+        ("True", [(A, "2"), (B, "2"), (C, "2")]),
+        ("True", [(A, "6"), (B, "6"), (C, "6")]),
+    ]
+    for dossier in (A, B, C):
+        assert_in_order_without_overlap(portal, dossier, ["1", "2", "6"])
+    assert [acked(sync_services, a) for a in ids] == [6, 6, 6]
+
+
+def test_first_syncs_and_updates_in_one_batch_go_in_two_calls(sync_services, portal, portal_stand_in):
+    a = submit(sync_services, A)
+    assert sync(sync_services, a) == 1
+    advance(sync_services, a, "accepted")
+    b = submit(sync_services, B)
+    advance(sync_services, b, "accepted")
+    c = submit(sync_services, C)
+    assert sync_many(sync_services, [a, b, c]) == 4
+    # isUpdating belongs to the call: B's and C's first syncs together, A's update apart; then B's update.
+    assert call_entries(portal_stand_in)[1:] == [
+        ("False", [(B, "1"), (C, "1")]),
+        ("True", [(A, "2")]),
+        ("True", [(B, "2")]),
+    ]
+    assert [acked(sync_services, x) for x in (a, b, c)] == [2, 2, 1]
+
+
+def test_a_refused_call_of_several_dossiers_fails_only_the_refused_one(sync_services, portal, portal_stand_in):
+    portal.decide = lambda d, s, n: (422, {"error": "MaHoSo"}) if (d, s) == (B, "2") else OK
+    ids = [submit(sync_services, d) for d in (A, B, C)]
+    for application_id in ids:
+        advance(sync_services, application_id, "accepted", "awaiting_payment")
+    assert sync_many(sync_services, ids) == 8
+    calls = call_entries(portal_stand_in)
+    assert calls[:2] == [("False", [(A, "1"), (B, "1"), (C, "1")]), ("True", [(A, "2"), (B, "2"), (C, "2")])]
+    # The call carrying B's refused entry, refused as a whole, is sent again entry by entry ...
+    assert calls[2:5] == [("True", [(A, "2")]), ("True", [(B, "2")]), ("True", [(C, "2")])]
+    # ... so only B's is failed for an operator, and nobody's next status is held back by it.
+    assert calls[5:] == [("True", [(A, "6"), (B, "6"), (C, "6")])]
+    a, b, c = ([i.state for i in items(sync_services, x)] for x in ids)
+    assert a == c == ["sent"] * 3 and b == ["sent", "failed", "sent"]
+    assert items(sync_services, ids[1])[1].attempts == 2 and "422" in items(sync_services, ids[1])[1].last_error
+    assert [(f.portal_dossier_id, f.portal_status, f.state) for f in portal_sync.failing(sync_services.uow)] == [
+        (B, 2, "failed")]
+
+
+def test_a_5xx_backs_off_every_entry_of_the_call_each_by_its_own_attempts(sync_services, portal, portal_stand_in):
+    down = {"yes": True}
+    portal.decide = lambda d, s, n: (503, {}) if down["yes"] else OK
+    clock = Clock()
+    b = submit(sync_services, B)
+    assert sync(sync_services, b, clock) == 0  # B's first attempt, alone
+    clock.to(head(sync_services, b).next_attempt_at)
+    a, c = submit(sync_services, A), submit(sync_services, C)
+    assert sync_many(sync_services, [a, b, c], clock) == 0
+    assert call_entries(portal_stand_in)[-1] == ("False", [(A, "1"), (B, "1"), (C, "1")])
+    heads = {x: head(sync_services, x) for x in (a, b, c)}
+    assert {x: (h.attempts, h.last_error) for x, h in heads.items()} == {
+        a: (1, "HTTP 503"), b: (2, "HTTP 503"), c: (1, "HTTP 503")}
+    # base 10 s, doubling: A and C after their first failure, B after its second.
+    assert [(heads[x].next_attempt_at - clock.t).total_seconds() for x in (a, b, c)] == [10, 20, 10]
+    down["yes"] = False
+    clock.to(clock.t + dt.timedelta(seconds=10))
+    assert sync_many(sync_services, [a, b, c], clock) == 2  # B is still backing off
+    assert call_entries(portal_stand_in)[-1] == ("False", [(A, "1"), (C, "1")])
+    clock.to(clock.t + dt.timedelta(seconds=10))
+    assert sync_many(sync_services, [a, b, c], clock) == 1
+    assert [acked(sync_services, x) for x in (a, b, c)] == [1, 1, 1]
+
+
+def test_each_line_about_an_entry_of_a_batch_carries_that_applications_correlation_id(
+        sync_services, portal, portal_stand_in, caplog):
+    # One sender thread syncs several applications woken by different requests: a line about one must
+    # not carry another's correlation id, nor none (issue 8: traceable logs).
+    portal.decide = lambda d, s, n: (503, {})
+    a, c = submit(sync_services, A), submit(sync_services, C)
+    caplog.handler.addFilter(ContextFilter())
+    with caplog.at_level(logging.WARNING, logger=portal_sync.__name__):
+        assert portal_sync.sync_applications(
+            [a, c], uow_factory=sync_services.uow, client=PortalClient(sync_services.settings),
+            settings=sync_services.settings,
+            log_contexts={a: {"application_id": a, "correlation_id": "corr-a"},
+                          c: {"application_id": c, "correlation_id": "corr-c"}}) == 0
+    retries = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert sorted((r.application_id, r.correlation_id) for r in retries) == sorted([(a, "corr-a"), (c, "corr-c")])
+    assert all(r.application_id in r.getMessage() for r in retries)
+
+
+def test_with_a_batch_of_1_every_call_carries_one_dossier_as_before(tmp_path, database_url, portal,
+                                                                   portal_stand_in):
+    services = build_services(portal_settings(tmp_path, database_url, portal_stand_in.url, portal_sync_batch=1))
+    ids = [submit(services, d) for d in (A, B, C)]
+    for application_id in ids:
+        advance(services, application_id, "accepted", "awaiting_payment")
+    assert sync_many(services, ids) == 9
+    calls = call_entries(portal_stand_in)
+    assert [len(e) for _, e in calls] == [1] * 9
+    # One application after the other, each through its statuses, as one sync_application each.
+    assert calls == [("False" if s == "1" else "True", [(d, s)]) for d in (A, B, C) for s in ("1", "2", "6")]
+    assert portal.call_sizes == [1] * 9
+    services.engine.dispose()
+
+
+class TakesOverDuringTheCall(PortalClient):
+    """While the call is out, another worker takes over one entry's lease (as when it expired)."""
+
+    def __init__(self, settings: Any, services: Services, application_id: str) -> None:
+        super().__init__(settings)
+        self.services, self.application_id = services, application_id
+
+    def send(self, payload: dict[str, Any]) -> SyncResult:
+        with self.services.session_factory() as s, s.begin():
+            s.query(models.PortalSyncItem).filter_by(application_id=self.application_id, state="pending") \
+                .update({"claim_token": "the-other-worker"})
+        return super().send(payload)
+
+
+def test_a_lease_lost_mid_call_leaves_that_entry_to_the_new_holder_and_records_the_others(
+        sync_services, portal, portal_stand_in):
+    ids = [submit(sync_services, d) for d in (A, B)]
+    client = TakesOverDuringTheCall(sync_services.settings, sync_services, ids[0])
+    assert sync_many(sync_services, ids, client=client) == 1
+    assert entries(portal_stand_in.snapshot()) == [(A, "1"), (B, "1")]
+    taken, recorded = head(sync_services, ids[0]), items(sync_services, ids[1])[0]
+    assert (taken.state, taken.attempts, taken.claim_token) == ("pending", 0, "the-other-worker")
+    assert (recorded.state, acked(sync_services, ids[1])) == ("sent", 1)
+
+
+class SlowFirstCall(PortalClient):
+    """The first call lasts `seconds` on the test clock; the next calls note their items' leases."""
+
+    def __init__(self, settings: Any, services: Services, clock: Clock, seconds: float) -> None:
+        super().__init__(settings)
+        self.services, self.clock, self.seconds = services, clock, seconds
+        self.leases: list[dt.datetime | None] = []
+
+    def send(self, payload: dict[str, Any]) -> SyncResult:
+        if self.seconds:
+            self.clock.to(self.clock.t + dt.timedelta(seconds=self.seconds))
+            self.seconds = 0
+        else:
+            with self.services.session_factory() as s:
+                dossiers = [e["MaHoSo"] for e in payload["data"]]
+                self.leases += s.scalars(
+                    select(models.PortalSyncItem.claimed_until).join(models.Application)
+                    .where(models.Application.portal_dossier_id.in_(dossiers),
+                           models.PortalSyncItem.state == "pending")).all()
+        return super().send(payload)
+
+
+def test_a_batchs_second_call_renews_its_leases_when_they_could_run_out_during_it(
+        sync_services, portal, portal_stand_in):
+    clock = Clock()
+    a = submit(sync_services, A)
+    assert sync(sync_services, a, clock) == 1
+    advance(sync_services, a, "accepted")
+    b = submit(sync_services, B)
+    # Lease 60 s, timeout 10 s: after a first call of 45 s, 15 s would be left for a call of up to 20 s.
+    client = SlowFirstCall(sync_services.settings, sync_services, clock, 45)
+    assert sync_many(sync_services, [a, b], clock, client=client) == 2
+    assert call_entries(portal_stand_in)[1:] == [("False", [(B, "1")]), ("True", [(A, "2")])]
+    [lease] = client.leases
+    assert lease is not None and lease >= clock.t + dt.timedelta(seconds=59)

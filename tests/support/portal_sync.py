@@ -82,27 +82,38 @@ class Answered:
 @dataclass
 class ScriptedPortal:
     """A `respond` for PortalStandIn: `decide(dossier, status, n)` gives (http status, body) for the
-    n-th call (from 1) of that dossier and status, after an optional `delay`; every answer is
-    recorded with its start and end time, so overlapping calls can be detected."""
+    n-th time (from 1) that dossier and status is sent, after an optional `delay`; a call carrying
+    several dossiers (its `data` is a list) asks for each entry, waits for the longest delay, and is
+    answered as a whole: OK if every entry is, else with the first entry's refusal (so a stand-in told
+    to refuse one dossier refuses every call carrying it). Every entry is recorded with its call's start
+    and end time and answer, so overlapping calls can be detected."""
 
     decide: Callable[[str, str, int], tuple[int, dict[str, Any]]] = lambda d, s, n: (200, {"error_code": "00"})
     delay: Callable[[str, str, int], float] = lambda d, s, n: 0.0
     answered: list[Answered] = field(default_factory=list)
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The number of entries of each call, in the order the calls were answered.
+    call_sizes: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, call: PortalCall) -> tuple[int, dict[str, Any]]:
         body = call.json
-        dossier, status = body["data"][0]["MaHoSo"], body["data"][0]["TrangThaiHoSo"]
+        keys = [(entry["MaHoSo"], entry["TrangThaiHoSo"]) for entry in body["data"]]
         with self.lock:
-            n = self.counts[(dossier, status)] = self.counts.get((dossier, status), 0) + 1
+            numbered = []
+            for key in keys:
+                n = self.counts[key] = self.counts.get(key, 0) + 1
+                numbered.append((*key, n))
         started = time.monotonic()
-        pause = self.delay(dossier, status, n)
+        pause = max((self.delay(*k) for k in numbered), default=0.0)
         if pause:
             time.sleep(pause)  # the portal being slow, not test synchronisation
-        code, answer = self.decide(dossier, status, n)
+        answers = [self.decide(*k) for k in numbered]
+        code, answer = next((a for a in answers if not accepted(*a)), answers[0] if answers else (400, {}))
+        ended = time.monotonic()
         with self.lock:
-            self.answered.append(Answered(dossier, status, body["isUpdating"], started, time.monotonic(), code))
+            self.answered.extend(Answered(d, s, body["isUpdating"], started, ended, code) for d, s, _ in numbered)
+            self.call_sizes.append(len(numbered))
         return code, answer
 
     def of(self, dossier: str) -> list[Answered]:
@@ -112,6 +123,23 @@ class ScriptedPortal:
     def delivered(self, dossier: str) -> list[str]:
         """The statuses the portal accepted for `dossier`, in the order it accepted them."""
         return [a.status for a in self.of(dossier) if a.code == 200]
+
+
+def accepted(code: int, answer: dict[str, Any]) -> bool:
+    return code == 200 and answer.get("error_code") == "00"
+
+
+def entries(calls: list[PortalCall]) -> list[tuple[str, str]]:
+    """Every (dossier, status) the calls carried, in call order then `data` order."""
+    return [(entry["MaHoSo"], entry["TrangThaiHoSo"]) for call in calls for entry in call.json["data"]]
+
+
+def statuses_by_dossier(calls: list[PortalCall]) -> dict[str, list[str]]:
+    """The statuses sent for each dossier, in the order they were sent."""
+    sent: dict[str, list[str]] = {}
+    for dossier, status in entries(calls):
+        sent.setdefault(dossier, []).append(status)
+    return sent
 
 
 def assert_in_order_without_overlap(portal: ScriptedPortal, dossier: str, expected: list[str]) -> None:

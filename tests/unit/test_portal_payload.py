@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from licence_service.config import ConfigError, Settings, load_settings
-from licence_service.registers.portal import build_payload, portal_time, sign
+from licence_service.registers.portal import build_payload, payload_entry, portal_time, sign, sync_call
 from licence_service.services.portal_sync import backoff, retry_horizon
 
 ICT = dt.timezone(dt.timedelta(hours=7))
@@ -30,6 +30,12 @@ def application(**overrides: Any) -> SimpleNamespace:
     }
     values.update(overrides)
     return SimpleNamespace(**values)
+
+
+def only_entry(payload: dict[str, Any]) -> dict[str, Any]:
+    """The entry of a one-application call (a call's `data` is a list, PORTAL.md §2)."""
+    [entry] = payload["data"]
+    return entry
 
 
 def test_the_payload_has_the_fields_of_portal_md():
@@ -53,9 +59,9 @@ def test_procedure_code_and_agency_come_from_configuration():
     configured = load_settings({"VAR_DIR": "/tmp/unused", "TOKEN_SECRET": "x" * 40,
                                 "PORTAL_PROCEDURE_CODES": '{"licence_renewal": "9.9", "international_permit": "8.8"}',
                                 "PORTAL_AGENCY_NAME": "Sở GTVT TP. Hồ Chí Minh"})
-    renewal = build_payload(application(), 1, first=True, settings=configured)["data"][0]
-    permit = build_payload(application(procedure="international_permit"), 1, first=True,
-                           settings=configured)["data"][0]
+    renewal = only_entry(build_payload(application(), 1, first=True, settings=configured))
+    permit = only_entry(build_payload(application(procedure="international_permit"), 1, first=True,
+                                      settings=configured))
     assert (renewal["MaTTHC"], permit["MaTTHC"]) == ("9.9", "8.8")
     assert renewal["DonViXuLy"] == permit["DonViXuLy"] == "Sở GTVT TP. Hồ Chí Minh"
     assert permit["DanhSachLePhi"][0]["TenPhiLePhi"] == "Lệ phí cấp GPLX quốc tế"
@@ -69,19 +75,33 @@ def test_procedure_code_and_agency_come_from_configuration():
 ])
 def test_dates_are_yyyymmddhhmmss_in_asia_ho_chi_minh(instant, expected):
     assert portal_time(instant) == expected
-    assert build_payload(application(received_at=instant), 1, first=True,
-                         settings=settings())["data"][0]["NgayTiepNhan"] == expected
+    assert only_entry(build_payload(application(received_at=instant), 1, first=True,
+                                    settings=settings()))["NgayTiepNhan"] == expected
 
 
 def test_before_acceptance_there_is_no_appointment_and_no_fee_yet():
-    data = build_payload(application(appointment_date=None, fee_amount=None), 1, first=True,
-                         settings=settings())["data"][0]
+    data = only_entry(build_payload(application(appointment_date=None, fee_amount=None), 1, first=True,
+                                    settings=settings()))
     assert data["NgayHenTra"] == "" and data["DanhSachLePhi"] == []
 
 
 def test_a_counter_application_is_channel_1():
-    assert build_payload(application(channel="counter"), 1, first=True,
-                         settings=settings())["data"][0]["KenhThucHien"] == "1"
+    assert only_entry(build_payload(application(channel="counter"), 1, first=True,
+                                    settings=settings()))["KenhThucHien"] == "1"
+
+
+def test_one_call_carries_several_dossiers_under_one_is_updating():
+    """`data` is a list (PORTAL.md §2): a call of several applications' entries, in the order given;
+    isUpdating is the call's."""
+    a = payload_entry(application(), 2, settings=settings())
+    b = payload_entry(application(portal_dossier_id="G01.99-20261127-0000124", fee_amount=None), 6,
+                      settings=settings())
+    call = sync_call([a, b], first=False)
+    assert call == {"service": "DongBoHoSoMC", "isUpdating": "True", "data": [a, b]}
+    assert [(e["MaHoSo"], e["TrangThaiHoSo"]) for e in call["data"]] == [
+        ("G01.99-20261127-0000123", "2"), ("G01.99-20261127-0000124", "6")]
+    assert sync_call([a], first=True) == build_payload(application(), 2, first=True, settings=settings())
+    assert sync_call([a], first=True)["isUpdating"] == "False"
 
 
 def test_the_signature_is_the_hmac_sha256_of_the_raw_body():
@@ -116,3 +136,12 @@ def test_retry_settings_come_from_the_environment_and_are_validated():
     assert "PORTAL_SYNC_RETRY_HOURS" in message
     assert "PORTAL_SYNC_BACKOFF_CAP_SECONDS must be at least" in message
     assert "PORTAL_SYNC_LEASE_SECONDS must be more than twice" in message
+
+
+def test_the_batch_size_defaults_to_20_and_must_be_at_least_1():
+    env = {"VAR_DIR": "/tmp/unused", "TOKEN_SECRET": "x" * 40}
+    assert load_settings(env).portal_sync_batch == 20
+    assert load_settings({**env, "PORTAL_SYNC_BATCH": "1"}).portal_sync_batch == 1
+    for bad in ("0", "many"):
+        with pytest.raises(ConfigError, match="PORTAL_SYNC_BATCH"):
+            load_settings({**env, "PORTAL_SYNC_BATCH": bad})

@@ -14,6 +14,7 @@ import redis as redis_lib
 from licence_service.messaging.names import QueueNames
 from licence_service.store import models
 from tests.support import delivery
+from tests.support.portal_sync import entries, statuses_by_dossier
 from tests.support.servers import PortalStandIn, wait_for
 
 FAULTY = "tests.integration.messaging.faulty_worker"
@@ -116,17 +117,17 @@ def test_every_message_delivered_twice_still_issues_each_licence_once(service, r
         for application_id in ids:
             service.pay(application_id)
         wait_status(service, ids, "issued", procs)
-        wait_for(lambda: len(portal_stand_in.snapshot()) >= 5 * len(people), timeout=60, interval=0.2,
-                 message="every DongBoHoSoMC call")
+        # Counted by entries: one call may carry several applications' statuses.
+        wait_for(lambda: len(entries(portal_stand_in.snapshot())) >= 5 * len(people), timeout=60, interval=0.2,
+                 message="every DongBoHoSoMC status update")
     finally:
         procs.stop()
     histories = delivery.history_by_application(service.db)
     assert all(histories[a] == delivery.ISSUED_HISTORY for a in ids), histories
     assert delivery.cards_by_application(service.db) == {a: 1 for a in ids}
-    calls: dict[str, list[int]] = {}
-    for call in portal_stand_in.snapshot():
-        item = call.json["data"][0]
-        calls.setdefault(item["MaHoSo"], []).append(int(item["TrangThaiHoSo"]))
+    # Every entry of every call (a call may carry several applications' dossiers).
+    calls = {dossier: [int(s) for s in sent]
+             for dossier, sent in statuses_by_dossier(portal_stand_in.snapshot()).items()}
     assert calls == {c.dossier_id: delivery.ISSUED_PORTAL_STATUSES for c in people}
 
 
