@@ -318,6 +318,7 @@ def main() -> int:
                 cpu = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
                 cpu["web (gunicorn workers, all)"] = sum(cpu_seconds(p) for p in children(web.pid))
                 cpu["portal stand-in"] = cpu_seconds(portal.pid)
+                portal_counts = requests.get(f"http://127.0.0.1:{portal_port}/counts", timeout=10).json()
                 cpu["redis-server"] = redis_cpu_seconds(redis_url) - redis_cpu_before
                 peaks["web (gunicorn master)"] = peak_rss_kib(web.pid)
                 peaks["web (per gunicorn worker, max)"] = max((peak_rss_kib(p) for p in children(web.pid)),
@@ -338,6 +339,9 @@ def main() -> int:
     print(f"pipeline: {args.count} applications issued and acknowledged in {elapsed:.1f} s on {store}")
     print(f"pipeline: {events} events published, {events / args.count:.1f} per application")
     print(f"pipeline: {commands / args.count:.1f} broker round trips (Redis commands) per application")
+    calls, entries = portal_counts["calls"], portal_counts["entries"]
+    print(f"portal: {calls} DongBoHoSoMC calls carrying {entries} status updates, "
+          f"{calls / args.count:.2f} calls per application ({entries / max(calls, 1):.1f} updates per call)")
     print(f"baseline: bare kombu publish-and-consume, {baseline:.0f} messages/s over the same Redis; "
           f"the pipeline moved {events / elapsed:.0f} events/s ({events / elapsed / baseline:.2f} of it)")
     for name, kib in peaks.items():
