@@ -56,6 +56,12 @@ def redis_server(workdir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def workdir(prefix: str) -> Iterator[Path]:
+    """A scratch directory, removed afterwards unless BENCH_KEEP is set (to read the processes' logs)."""
+    if os.environ.get("BENCH_KEEP"):
+        name = tempfile.mkdtemp(prefix=prefix)
+        print(f"bench: keeping {name}", flush=True)
+        yield Path(name)
+        return
     with tempfile.TemporaryDirectory(prefix=prefix) as name:
         yield Path(name)
 

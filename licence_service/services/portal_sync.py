@@ -267,14 +267,17 @@ def _record(results: list[Sent], *, uow_factory: Callable[[], UnitOfWork], setti
     with uow_factory() as uow:
         items = {item.id: item for item in uow.portal_sync.get_many_for_update([c.item_id for c, _, _ in results])}
         at = now()
-        outcomes = []
-        done = []
-        for claim, result, calls in results:
+        outcome_of = {}
+        # Applications are updated (acknowledged) in the order of their ids, as the stage workers'
+        # batches lock them (services/stages.py apply_batch): on PostgreSQL, two transactions
+        # locking the same rows in different orders deadlock, and a lost record would hold its
+        # leases until they expire and then send every entry of it again.
+        for claim, result, calls in sorted(results, key=lambda r: r[0].application_id):
             with _about(claim):
-                outcome = _outcome(uow, items.get(claim.item_id), claim, result, calls, settings=settings, at=at)
-            outcomes.append(outcome)
-            if outcome in ("sent", "failed"):
-                done.append(claim.application_id)
+                outcome_of[claim.item_id] = _outcome(uow, items.get(claim.item_id), claim, result, calls,
+                                                     settings=settings, at=at)
+        outcomes = [outcome_of[claim.item_id] for claim, _, _ in results]
+        done = [claim.application_id for claim, _, _ in results if outcome_of[claim.item_id] in ("sent", "failed")]
         following: list[Claim] = []
         if done:
             uow.session.flush()  # the head query below must see these items done

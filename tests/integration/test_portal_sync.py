@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from licence_service.app import create_app
 from licence_service.bootstrap import Services, build_services
@@ -565,3 +565,25 @@ def test_the_sync_worker_starts_another_sender_thread_only_for_a_full_batch(tmp_
         worker.pool.shutdown(wait=True)
         services.engine.dispose()
     assert [acked(services, x) for x in ids] == [1, 1, 1, 1]
+
+
+def test_recording_a_batch_updates_its_applications_in_id_order_as_the_stage_batches_lock_them(
+        sync_services, portal, portal_stand_in):
+    # Two PostgreSQL transactions locking the same application rows in different orders deadlock;
+    # the stage workers' batches lock them in id order (stages.apply_batch), so this must too.
+    dossier_of = {submit(sync_services, d): d for d in (f"G01.99-20261127-00007{n:02d}" for n in range(8))}
+    ids = list(dossier_of)
+    call_order = sorted(ids, reverse=True)  # the entries' order differs from the ids'
+    acknowledged: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE applications SET portal_acked_status"):
+            acknowledged.extend(p["application_id"] for p in context.compiled_parameters)
+
+    event.listen(sync_services.engine, "before_cursor_execute", seen)
+    try:
+        assert sync_many(sync_services, call_order) == 8
+    finally:
+        event.remove(sync_services.engine, "before_cursor_execute", seen)
+    assert entries(portal_stand_in.snapshot()) == [(dossier_of[x], "1") for x in call_order]
+    assert acknowledged == sorted(ids)
