@@ -10,10 +10,8 @@ lease expires.
 Wake-ups and the sweep add applications to a set of due ones. Up to PORTAL_SYNC_CONCURRENCY pool
 threads each take up to PORTAL_SYNC_BATCH of them at a time (those no other thread of this process
 has in hand) and sync them together, one call carrying all their heads (services.portal_sync), until
-none has anything more to send; then they take the next ones. A thread starts when none is running
-or when a full batch is waiting, so a burst fills its calls rather than spreading over every thread.
-A call that hangs holds up the applications of its own batch until the HTTP timeout; the ones that
-arrive meanwhile wait for it too until a full batch of them starts another thread.
+none has anything more to send; then they take the next ones. So a call that hangs holds up only the
+applications of its own batch, and only until the HTTP timeout: the other threads keep going.
 """
 
 from __future__ import annotations
@@ -61,11 +59,6 @@ class PortalSyncWorker:
                 self._due[application_id] = log_fields or {}
             if self._threads >= self.concurrency or self._stopping:
                 return  # a busy thread takes it when it is done with its batch
-            if self._threads and len(self._due) < self.batch:
-                # Another thread only for a full batch: under a burst, applications gather while
-                # the running thread's call is out, so calls fill up (fewer, larger calls cost a
-                # third of the CPU, bench/README.md), and a real backlog still gets every thread.
-                return
             self._threads += 1
         # No copy of the waking event's log context for the thread: it syncs many applications in
         # turn, and each line about one carries that one's context (_due).

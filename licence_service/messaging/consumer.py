@@ -135,8 +135,14 @@ class StageWorker:
         except Exception as exc:
             self._handler_failed(body, message, event, exc, attempt)
             return
-        message.ack()
+        self._settle(message)
         self._db_pause = 0.0
+
+    def _settle(self, message: Message) -> None:
+        # A message taken without acknowledgement needs none, and kombu's Redis transport would
+        # still send its unacked bookkeeping a MULTI/EXEC for one (it cannot tell such a message).
+        if self.acknowledge:
+            message.ack()
 
     def _handler_failed(self, body: Any, message: Message, event: Event, exc: BaseException, attempt: int) -> None:
         retryable = is_retryable(exc)
@@ -220,7 +226,7 @@ class StageWorker:
             self._db_pause = min(DB_PAUSE_MAX, max(DB_PAUSE_START, self._db_pause * 2))
             self._stop.wait(self._db_pause)
             return
-        message.ack()
+        self._settle(message)
         self._db_pause = 0.0
 
     # -- the process's loop -------------------------------------------------------------------------

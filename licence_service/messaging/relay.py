@@ -13,18 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 from kombu import Connection, Producer
 from kombu.exceptions import OperationalError as BrokerError
-from kombu.transport.virtual.base import UndeliverableWarning
 
 from licence_service import metrics
 from licence_service.messaging import failures
 from licence_service.messaging.broker import connect_until_ready
-from licence_service.messaging.names import all_queues, events_exchange, queue_name
+from licence_service.messaging.names import all_queues, queue_name, stage_for_routing_key
 from licence_service.store import models
 from licence_service.store.unit_of_work import UnitOfWork
 
@@ -33,8 +31,8 @@ log = logging.getLogger(__name__)
 BATCH = 200
 # Between rounds while events are flowing (see run_relay).
 BUSY_PAUSE_SECONDS = 0.02
-# Re-declared this often too: a Redis restarted empty has forgotten the exchange's bindings, and a
-# publish to an exchange without bindings is dropped.
+# Re-declared this often too: a broker reset has forgotten the queues, and AMQP's default exchange
+# drops a message for a queue that does not exist (a Redis list needs no declaring).
 DECLARE_EVERY_SECONDS = 5.0
 PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 
@@ -47,7 +45,7 @@ def declare_topology(conn: Connection) -> None:
 
 
 class Publisher:
-    """Publishes to the events exchange, re-declaring the topology first when the broker has lost it."""
+    """Publishes to the stages' queues, declaring the topology again every few seconds."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -63,7 +61,15 @@ class Publisher:
             self.declare()
 
     def event(self, payload: Any, routing_key: str, event_id: str) -> None:
-        self._publish(payload, exchange=events_exchange, routing_key=routing_key, headers={"event_id": event_id})
+        # Straight onto the queue bound to the routing key (each is bound to exactly one, names.py),
+        # by the default exchange: over Redis, kombu routes a message sent to the topic exchange by
+        # reading the exchange's bindings from Redis (SMEMBERS) on every publish, which was 43 % of
+        # the relay's CPU. The exchange and its bindings are still declared, for whoever publishes
+        # through it.
+        stage = stage_for_routing_key(routing_key)
+        if stage is None:
+            raise ValueError(f"no stage's queue is bound to routing key {routing_key!r} (names.STAGES)")
+        self._publish(payload, exchange="", routing_key=queue_name(stage), headers={"event_id": event_id})
 
     def to_queue(self, body: Any, queue: str, headers: dict[str, Any]) -> None:
         # The default exchange delivers straight to the named queue: a retry goes to the one stage
@@ -71,20 +77,8 @@ class Publisher:
         self._publish(body, exchange="", routing_key=queue, headers=headers)
 
     def _publish(self, body: Any, **kwargs: Any) -> None:
-        for attempt in (1, 2):
-            with warnings.catch_warnings():
-                # kombu's virtual transports only warn when no queue is bound to the routing key, and
-                # drop the message: treat that as the error it is here.
-                warnings.simplefilter("error", UndeliverableWarning)
-                try:
-                    self.producer.publish(body, serializer="json", delivery_mode=2, retry=True,
-                                          retry_policy=PUBLISH_RETRY, **kwargs)
-                    return
-                except UndeliverableWarning:
-                    if attempt == 2:
-                        raise
-                    log.warning("relay: the broker lost the bindings; declaring them again")
-                    self.declare()
+        self.producer.publish(body, serializer="json", delivery_mode=2, retry=True, retry_policy=PUBLISH_RETRY,
+                              **kwargs)
 
 
 def relay_once(uow_factory: Callable[[], UnitOfWork], publisher: Publisher,

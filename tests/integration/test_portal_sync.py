@@ -37,7 +37,6 @@ from tests.support.portal_sync import (
     submit,
 )
 from tests.support.servers import PortalStandIn, free_port, wait_for
-from workers.portal_sync import PortalSyncWorker
 
 DOSSIER = "G01.99-20261127-0000123"
 OK = (200, {"error_code": "00"})
@@ -530,41 +529,6 @@ def test_a_batchs_second_call_renews_its_leases_when_they_could_run_out_during_i
     assert call_entries(portal_stand_in)[1:] == [("False", [(B, "1")]), ("True", [(A, "2")])]
     [lease] = client.leases
     assert lease is not None and lease >= clock.t + dt.timedelta(seconds=59)
-
-
-def test_the_sync_worker_starts_another_sender_thread_only_for_a_full_batch(tmp_path, database_url,
-                                                                            portal_stand_in):
-    # While one thread's call is out, applications gather into the next call instead of each taking
-    # a thread of its own with a call of one (fewer, larger calls: bench/README.md).
-    first_call_in, release = threading.Event(), threading.Event()
-
-    def respond(call: Any) -> tuple[int, dict[str, Any]]:
-        if not first_call_in.is_set():
-            first_call_in.set()
-            release.wait(60)  # the portal being slow on the first call
-        return OK
-
-    portal_stand_in.respond = respond
-    services = build_services(portal_settings(tmp_path, database_url, portal_stand_in.url,
-                                              portal_sync_batch=3, portal_sync_concurrency=4))
-    worker = PortalSyncWorker(services)
-    try:
-        dossiers = [f"G01.99-20261127-00006{n:02d}" for n in range(4)]
-        ids = [submit(services, d) for d in dossiers]
-        worker.schedule(ids[0])
-        wait_for(first_call_in.is_set, timeout=30, message="the first call")
-        for application_id in ids[1:]:
-            worker.schedule(application_id)
-        # The third waiting application makes a full batch: only then does a second thread send.
-        wait_for(lambda: len(portal_stand_in.snapshot()) == 2, timeout=30, message="a second call")
-        assert not release.is_set()  # the first call is still out
-        assert [entries([c]) for c in portal_stand_in.snapshot()] == [
-            [(dossiers[0], "1")], [(d, "1") for d in dossiers[1:]]]
-    finally:
-        release.set()
-        worker.pool.shutdown(wait=True)
-        services.engine.dispose()
-    assert [acked(services, x) for x in ids] == [1, 1, 1, 1]
 
 
 def test_recording_a_batch_updates_its_applications_in_id_order_as_the_stage_batches_lock_them(

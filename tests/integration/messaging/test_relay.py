@@ -1,5 +1,6 @@
 """The outbox relay: each row published once, rows kept while Redis is down and published once it is
-back, nothing dropped by a Redis that forgot its bindings, parked retries sent to their own stage."""
+back, nothing dropped by a Redis that forgot its bindings, parked retries sent to their own stage, and
+each event put straight onto its stage's queue."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from licence_service.messaging.names import QueueNames
-from licence_service.messaging.relay import run_relay
+from licence_service.messaging.broker import connect
+from licence_service.messaging.names import QueueNames, RoutingKeys
+from licence_service.messaging.relay import Publisher, run_relay
 from licence_service.store import models
 from tests.support import delivery
 from tests.support.servers import wait_for
@@ -129,3 +131,32 @@ def test_a_due_retry_goes_back_to_its_own_stage_queue_with_its_attempt_count(ser
     assert all(client.llen(q) == 0 for q in QueueNames.all_stage_queues() if q != QueueNames.FEE)
     with service.db() as s:
         assert [r.application_id for r in s.scalars(select(models.ScheduledRetry))] == ["a-2"]
+
+
+def redis_calls(client: Any, command: str) -> int:
+    return client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0)
+
+
+def test_each_event_goes_straight_onto_its_stages_queue_without_reading_the_bindings(redis_url):
+    # Routing through the topic exchange made kombu read its bindings (SMEMBERS) for every event.
+    client = redis.Redis.from_url(redis_url)
+    with connect(redis_url) as conn:
+        publisher = Publisher(conn)
+        publisher.declare()
+        smembers, lpush = redis_calls(client, "smembers"), redis_calls(client, "lpush")
+        for n in range(5):
+            publisher.event({"type": RoutingKeys.ACCEPTED, "application_id": f"a-{n}", "event_id": f"e-{n}"},
+                            RoutingKeys.ACCEPTED, f"e-{n}")
+        assert redis_calls(client, "smembers") == smembers
+        assert redis_calls(client, "lpush") == lpush + 5
+    # A kombu queue on Redis is taken from its tail (BRPOP): reversed, the list is in publishing order.
+    waiting = queued(client, QueueNames.FEE)[::-1]
+    assert [(m["body"]["application_id"], m["headers"]["event_id"]) for m in waiting] == [
+        (f"a-{n}", f"e-{n}") for n in range(5)]
+    assert all(client.llen(q) == 0 for q in QueueNames.all_stage_queues() if q != QueueNames.FEE)
+
+
+def test_an_event_no_stage_is_bound_to_is_refused_not_dropped(redis_url):
+    with connect(redis_url) as conn:
+        with pytest.raises(ValueError, match="application.unheard_of"):
+            Publisher(conn).event({}, "application.unheard_of", "e-1")
