@@ -65,7 +65,7 @@ class PortalSyncWorker:
         self.pool.submit(self._drain)
 
     def _take(self) -> dict[str, Mapping[str, str]]:
-        """Up to a batch of due applications no other thread has in hand, now in this one's; [] ends
+        """Up to a batch of due applications no other thread has in hand, now in this one's; none ends
         the thread (called with the lock held)."""
         if self._stopping:
             return {}

@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import BindParameter
 
 from licence_service.store import models
 
@@ -23,7 +24,7 @@ def _is_head() -> ColumnElement[bool]:
                            earlier.seq < Item.seq)
 
 
-def _unclaimed(now: dt.datetime) -> ColumnElement[bool]:
+def _unclaimed(now: dt.datetime | BindParameter[dt.datetime]) -> ColumnElement[bool]:
     return or_(Item.claimed_until.is_(None), Item.claimed_until <= now)
 
 
@@ -43,8 +44,7 @@ def _claim_stmt() -> Update:
     now = bindparam("now")
     return (
         update(Item)
-        .where(Item.id == bindparam("item_id"), Item.state == "pending",
-               or_(Item.claimed_until.is_(None), Item.claimed_until <= now))
+        .where(Item.id == bindparam("item_id"), Item.state == "pending", _unclaimed(now))
         .values(claim_token=bindparam("token"), claimed_until=bindparam("until"),
                 first_attempt_at=func.coalesce(Item.first_attempt_at, now))
         .execution_options(synchronize_session=False)
