@@ -75,12 +75,15 @@ def _run_import(export: Path, url: str, report: Path) -> dict[str, float]:
     started = time.monotonic()
     summary = import_legacy(export, engine, reject_report=report)
     seconds = time.monotonic() - started
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    own_usage = resource.getrusage(resource.RUSAGE_SELF)
+    reader_usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the reader, once it has ended
+    own, reader = own_usage.ru_maxrss / 1024, reader_usage.ru_maxrss / 1024  # KiB on Linux
     return {
         "seconds": seconds, "rows": summary.rows_read, "licences": summary.licences_created + summary.licences_updated
         + summary.licences_unchanged, "created": summary.licences_created, "unchanged": summary.licences_unchanged,
         "rejected": summary.rows_rejected, "rss_importer_mb": own, "rss_reader_mb": reader,
+        "cpu_importer": own_usage.ru_utime + own_usage.ru_stime,
+        "cpu_reader": reader_usage.ru_utime + reader_usage.ru_stime,
     }
 
 
@@ -189,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
           f"twice a second; target: under 300 MB)")
     print(f"                      peak RSS: importer {result['rss_importer_mb']:.0f} MB, reader "
           f"{result['rss_reader_mb']:.0f} MB (each counts the ~85 MB of pages they share since the fork)")
+    print(f"CPU time              importer {result['cpu_importer']:.1f} s, reader {result['cpu_reader']:.1f} s "
+          f"(of the fastest run: where the two cores went)")
     # Only the load before counts: the import itself keeps both cores busy.
     print(f"load average          {load_before:.1f} at the start (2 cores; above ~0.5 other work disturbs the figures)")
     if args.reimport:

@@ -50,9 +50,11 @@ PARALLEL_FROM_BYTES = 16 * 1024 * 1024
 # waiting longer (on SQLite they queue behind the import, up to their 30 s busy timeout).
 COMMIT_SECONDS = 5.0
 # The SQLite page cache of the importing connection, in KiB (restored afterwards: the connection
-# returns to a shared pool). Measured: 16 MiB imports as fast as 256 MiB — the inserts are bound by
-# B-tree work, not by reading pages — so memory is not spent on it.
-_SQLITE_CACHE_KIB = 16 * 1024
+# returns to a shared pool). With checkpoints deferred, a page that falls out of the cache is read
+# back from the write-ahead log, and the indexes on licence numbers, citizen IDs and card serials
+# take their keys in no useful order: 64 MiB instead of 16 took the million-row import from 20.5 to
+# 16.8 s (bench/README.md), for about 50 MB more at its peak.
+_SQLITE_CACHE_KIB = 64 * 1024
 # Checkpoints of the write-ahead log are left until the import's last commit. SQLite checkpoints at
 # the commit that takes the log past 1000 pages, which every commit of an import does: each one then
 # copied every page it touched into the database and synced both files, and the next commit touched

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import marshal
 import multiprocessing
 import queue as queue_module
 import sys
@@ -172,12 +173,24 @@ def _reader_events(
     yield ("done", rows_read, staged)
 
 
+def _packed(batch: Batch) -> bytes:
+    # A batch crosses to the writer as marshal bytes: the queue would pickle it, and pickling its
+    # hundred thousand small tuples took the reader process a sixth of its time (marshal: a tenth
+    # of that); both processes run the same interpreter, which is all marshal asks.
+    return marshal.dumps((batch.records, [tuple(r) for r in batch.rejects], batch.rows_read))
+
+
+def _unpacked(data: bytes) -> Batch:
+    records, rejects, rows_read = marshal.loads(data)  # noqa: S302 - from our own reader process
+    return Batch(records, [Reject._make(r) for r in rejects], rows_read)
+
+
 def _child(events: multiprocessing.Queue[Event], path: Path, batch_size: int, workdir: Path | None) -> None:
     try:
         for event in reader_events(
             path, batch_size=batch_size, workdir=workdir, on_scan=lambda d, t: events.put(("scanning", d, t))
         ):
-            events.put(event)
+            events.put(("packed", _packed(event[1])) if event[0] == "batch" else event)
     except MalformedFileError as exc:
         events.put(("malformed", str(exc)))
     except BaseException:  # reported to the parent, which decides; the child just ends
@@ -223,6 +236,9 @@ def run_reader(
                     ) from None
                 continue
             kind = event[0]
+            if kind == "packed":
+                event = ("batch", _unpacked(event[1]))
+                kind = "batch"
             if kind == "scanning":
                 if on_scan is not None:
                     on_scan(event[1], event[2])

@@ -64,6 +64,15 @@ def test_the_child_process_reader_gives_the_same_licences(tmp_path):
     check_scattered(*licences(write_export(tmp_path / "e.csv", scattered_rows()), parallel=True))
 
 
+def test_batches_from_the_child_process_equal_the_reader_s_own_field_for_field(tmp_path):
+    # They cross the process boundary as marshal bytes (pipeline._packed): same tuples, same Rejects.
+    path = write_export(tmp_path / "e.csv", scattered_rows())
+    own = [e[1] for e in run_reader(path, parallel=False, batch_size=1) if e[0] == "batch"]
+    crossed = [e[1] for e in run_reader(path, parallel=True, batch_size=1) if e[0] == "batch"]
+    assert crossed == own and len(own) > 1
+    assert all(type(r).__name__ == "Reject" for b in crossed for r in b.rejects)
+
+
 def test_batches_are_cut_at_the_batch_size_and_ordered_by_licence_number(tmp_path):
     rows = [row(SO_GPLX=f"0100000000{i:02d}", SO_CCCD=f"0010600000{i:02d}") for i in (5, 3, 9, 1, 7)]
     batches = [e[1] for e in reader_events(write_export(tmp_path / "e.csv", rows), batch_size=2) if e[0] == "batch"]
