@@ -168,7 +168,9 @@ def pay(uow_factory: Any, application_id: str, data: dict[str, Any], *, client_i
 def _record_payment(uow_factory: Any, application_id: str, data: dict[str, Any], client_id: str,
                     correlation_id: str | None) -> PaymentResult:
     with uow_factory() as uow:
-        application = uow.applications.get(application_id, for_update=True)
+        # Without its history: a payment only appends to it, and select-in loading every earlier
+        # row cost every payment a query (a sixth of its time in the pipeline benchmark).
+        application = uow.applications.get(application_id, for_update=True, with_history=False)
         if application is None:
             raise NotFound(application_id)
         earlier = uow.applications.payment_by_transaction(data["transaction_id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from licence_service.messaging.envelope import Event
 from licence_service.services import stages
@@ -207,6 +207,25 @@ def test_payment_moves_to_processing_and_a_repeat_is_200_without_a_second_paymen
     again = pay(client, portal_headers, awaiting_payment)
     assert again.status_code == 200
     assert counts(services)["payments"] == 1
+
+
+def test_a_payment_does_not_read_the_application_s_history_and_still_appends_to_it(
+        client, services, portal_headers, awaiting_payment):
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(services.engine, "before_cursor_execute", seen)
+    try:
+        assert pay(client, portal_headers, awaiting_payment).status_code == 202
+    finally:
+        event.remove(services.engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if s.lstrip().upper().startswith("SELECT") and "application_history" in s]
+    with services.uow() as uow:
+        history = uow.session.scalars(select(models.ApplicationHistory.status).where(
+            models.ApplicationHistory.application_id == awaiting_payment).order_by(models.ApplicationHistory.id)).all()
+    assert history[-1] == "processing" and len(history) >= 2
 
 
 def test_payment_of_the_wrong_amount_is_422_and_records_nothing(client, services, portal_headers,
