@@ -57,15 +57,26 @@ def _set_status(
 def owe_portal_sync(
     uow: UnitOfWork, application: models.Application, portal_status: int, *, correlation_id: str | None = None
 ) -> None:
-    uow.session.flush()  # the seq query below must see this transaction's earlier items
     uow.applications.add_sync_item(
         models.PortalSyncItem(
             application_id=application.id,
-            seq=uow.applications.next_sync_seq(application.id),
+            seq=_next_sync_seq(uow, application.id),
             portal_status=portal_status,
         )
     )
     emit(uow, _status_changed(application, portal_status, correlation_id))
+
+
+def _next_sync_seq(uow: UnitOfWork, application_id: str) -> int:
+    # Items this transaction added and not yet flushed come after every stored one; counting them
+    # here instead of flushing first saved a flush per status change (a stage batch flushes each
+    # event's rows once, at its savepoint's end).
+    pending = [o.seq for o in uow.session.new
+               if isinstance(o, models.PortalSyncItem) and o.application_id == application_id]
+    if pending:
+        return max(pending) + 1
+    with uow.session.no_autoflush:
+        return uow.applications.next_sync_seq(application_id)
 
 
 def _status_changed(application: models.Application, portal_status: int, correlation_id: str | None) -> Event:

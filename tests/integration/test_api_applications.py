@@ -228,6 +228,24 @@ def test_a_payment_does_not_read_the_application_s_history_and_still_appends_to_
     assert history[-1] == "processing" and len(history) >= 2
 
 
+def test_status_changes_in_one_transaction_owe_portal_calls_numbered_in_order_without_a_flush_between(
+        services, awaiting_payment):
+    from licence_service.services.transitions import change_status
+
+    with services.uow() as uow:
+        stored = uow.session.scalar(select(func.max(models.PortalSyncItem.seq)).where(
+            models.PortalSyncItem.application_id == awaiting_payment))
+        application = uow.applications.get(awaiting_payment, for_update=True, with_history=False)
+        change_status(uow, application, "processing", actor="test")
+        change_status(uow, application, "issued", actor="test")
+        change_status(uow, application, "delivered", actor="test")
+        uow.commit()
+    with services.uow() as uow:
+        items = uow.session.execute(select(models.PortalSyncItem.seq, models.PortalSyncItem.portal_status).where(
+            models.PortalSyncItem.application_id == awaiting_payment).order_by(models.PortalSyncItem.seq)).all()
+    assert [tuple(i) for i in items][-3:] == [(stored + 1, 4), (stored + 2, 9), (stored + 3, 10)]
+
+
 def test_payment_of_the_wrong_amount_is_422_and_records_nothing(client, services, portal_headers,
                                                                  awaiting_payment):
     response = pay(client, portal_headers, awaiting_payment, amount=100000)
