@@ -72,6 +72,10 @@ class Settings:
     # How many dossiers one DongBoHoSoMC call may carry (its `data` is a list, PORTAL.md §2), each of
     # a different application; 1 sends one dossier per call.
     portal_sync_batch: int = 20
+    # How long a sender thread, started for a batch that is not full, lets more status changes gather
+    # before it calls: a burst then fills its calls instead of sending one or two dossiers each.
+    # 0 calls at once. Bounded, so a slow or hung call elsewhere never holds a batch up longer.
+    portal_sync_gather_seconds: float = 0.05
     # MaTTHC codes and the agency name are configuration (PORTAL.md §2).
     portal_procedure_codes: Mapping[str, str] = field(
         default_factory=lambda: {
@@ -281,6 +285,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         portal_sync_poll_seconds=_number(env, "PORTAL_SYNC_POLL_SECONDS", 1.0, problems, parse=float,
                                          minimum=0.01),
         portal_sync_batch=_number(env, "PORTAL_SYNC_BATCH", 20, problems, minimum=1),
+        portal_sync_gather_seconds=_number(env, "PORTAL_SYNC_GATHER_SECONDS", 0.05, problems, parse=float,
+                                           minimum=0.0),
         portal_agency_name=env.get("PORTAL_AGENCY_NAME") or Settings.portal_agency_name,
         issuing_authority=env.get("ISSUING_AUTHORITY") or Settings.issuing_authority,
         fee_table_json=fee_table_json,

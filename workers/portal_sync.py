@@ -11,7 +11,10 @@ Wake-ups and the sweep add applications to a set of due ones. Up to PORTAL_SYNC_
 threads each take up to PORTAL_SYNC_BATCH of them at a time (those no other thread of this process
 has in hand) and sync them together, one call carrying all their heads (services.portal_sync), until
 none has anything more to send; then they take the next ones. So a call that hangs holds up only the
-applications of its own batch, and only until the HTTP timeout: the other threads keep going.
+applications of its own batch, and only until the HTTP timeout: the other threads keep going. A
+thread started while fewer than a batch are waiting first lets more gather, for up to
+PORTAL_SYNC_GATHER_SECONDS (or until a batch is waiting): a burst of status changes then fills its
+calls instead of each event starting a call of its own.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class PortalSyncWorker:
         self.client = PortalClient(settings)
         self.concurrency = settings.portal_sync_concurrency
         self.batch = settings.portal_sync_batch
+        self.gather_seconds = settings.portal_sync_gather_seconds
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="portal-sync")
         # Applications woken up or found due, in the order they were, each with the log context of
         # the event that woke it (its correlation id; none when the sweep found it).
@@ -49,6 +53,8 @@ class PortalSyncWorker:
         self._threads = 0  # pool tasks taking from _due
         self._stopping = False
         self._lock = threading.Lock()
+        # Signalled when a batch's worth of applications is waiting: a gathering thread goes at once.
+        self._batch_waiting = threading.Condition(self._lock)
         # The events are wake-ups only (the module docstring): taken without acknowledgement.
         self.stage = StageWorker("portal_sync", self._on_event, on_idle=self.sweep,
                                  idle_seconds=settings.portal_sync_poll_seconds, acknowledge=False)
@@ -57,12 +63,18 @@ class PortalSyncWorker:
         with self._lock:
             if log_fields or application_id not in self._due:
                 self._due[application_id] = log_fields or {}
+            if len(self._due) >= self.batch:
+                self._batch_waiting.notify_all()
             if self._threads >= self.concurrency or self._stopping:
                 return  # a busy thread takes it when it is done with its batch
             self._threads += 1
         # No copy of the waking event's log context for the thread: it syncs many applications in
         # turn, and each line about one carries that one's context (_due).
         self.pool.submit(self._drain)
+
+    def _free(self) -> int:
+        """Due applications no thread has in hand (called with the lock held)."""
+        return sum(1 for application_id in self._due if application_id not in self._busy)
 
     def _take(self) -> dict[str, Mapping[str, str]]:
         """Up to a batch of due applications no other thread has in hand, now in this one's; none ends
@@ -81,8 +93,17 @@ class PortalSyncWorker:
         return batch
 
     def _drain(self) -> None:
+        first = True
         while True:
             with self._lock:
+                if first and self.gather_seconds > 0 and not self._stopping:
+                    # Only before a thread's first batch: one that has just sent a call goes on with
+                    # what gathered meanwhile. wait_for gives the lock up while it waits.
+                    self._batch_waiting.wait_for(
+                        lambda: self._stopping or self._free() >= self.batch,
+                        timeout=self.gather_seconds,
+                    )
+                first = False
                 batch = self._take()
                 if not batch:
                     self._threads -= 1
@@ -113,10 +134,15 @@ class PortalSyncWorker:
         try:
             self.stage.run(broker_url, stop)
         finally:
-            # Calls in flight finish (each bounded by the HTTP timeout); the rest stay pending.
-            with self._lock:
-                self._stopping = True
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.close()
+
+    def close(self) -> None:
+        """Stop taking batches. Calls in flight finish (each bounded by the HTTP timeout), a thread
+        still gathering goes at once, and whatever is still due stays pending for the next worker."""
+        with self._lock:
+            self._stopping = True
+            self._batch_waiting.notify_all()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def worker(services: Services) -> PortalSyncWorker:

@@ -454,6 +454,43 @@ def test_each_line_about_an_entry_of_a_batch_carries_that_applications_correlati
     assert all(r.application_id in r.getMessage() for r in retries)
 
 
+def _worker(tmp_path: Path, database_url: str, portal_stand_in: PortalStandIn, **settings: Any) -> Any:
+    from workers.portal_sync import PortalSyncWorker
+
+    return PortalSyncWorker(build_services(portal_settings(tmp_path, database_url, portal_stand_in.url, **settings)))
+
+
+def test_a_sender_thread_lets_status_changes_gather_and_goes_as_soon_as_a_batch_is_waiting(
+        tmp_path, database_url, portal, portal_stand_in):
+    # PORTAL_SYNC_GATHER_SECONDS: the wake-ups of a burst fill one call instead of one call each.
+    worker = _worker(tmp_path, database_url, portal_stand_in, portal_sync_batch=3,
+                     portal_sync_gather_seconds=120.0)
+    try:
+        ids = [submit(worker.services, d) for d in (A, B, C)]
+        for application_id in ids:
+            worker.schedule(application_id)
+        # Far sooner than the gathering time: the third wake-up made a full batch.
+        wait_for(lambda: len(portal_stand_in.snapshot()) == 1, timeout=20, message="one call")
+        assert call_entries(portal_stand_in) == [("False", [(A, "1"), (B, "1"), (C, "1")])]
+        wait_for(lambda: [acked(worker.services, a) for a in ids] == [1, 1, 1], message="acknowledged")
+    finally:
+        worker.close()
+        worker.services.engine.dispose()
+
+
+def test_a_lone_status_change_is_sent_once_the_gathering_time_is_up(tmp_path, database_url, portal,
+                                                                   portal_stand_in):
+    worker = _worker(tmp_path, database_url, portal_stand_in, portal_sync_gather_seconds=0.2)
+    try:
+        a = submit(worker.services, A)
+        worker.schedule(a)
+        wait_for(lambda: acked(worker.services, a) == 1, timeout=20, message="A acknowledged")
+        assert call_entries(portal_stand_in) == [("False", [(A, "1")])]
+    finally:
+        worker.close()
+        worker.services.engine.dispose()
+
+
 def test_with_a_batch_of_1_every_call_carries_one_dossier_as_before(tmp_path, database_url, portal,
                                                                    portal_stand_in):
     services = build_services(portal_settings(tmp_path, database_url, portal_stand_in.url, portal_sync_batch=1))

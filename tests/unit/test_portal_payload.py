@@ -145,3 +145,12 @@ def test_the_batch_size_defaults_to_20_and_must_be_at_least_1():
     for bad in ("0", "many"):
         with pytest.raises(ConfigError, match="PORTAL_SYNC_BATCH"):
             load_settings({**env, "PORTAL_SYNC_BATCH": bad})
+
+
+def test_the_gathering_time_defaults_to_50_ms_and_0_means_at_once():
+    env = {"VAR_DIR": "/tmp/unused", "TOKEN_SECRET": "x" * 40}
+    assert load_settings(env).portal_sync_gather_seconds == 0.05
+    assert load_settings({**env, "PORTAL_SYNC_GATHER_SECONDS": "0"}).portal_sync_gather_seconds == 0
+    for bad in ("-1", "soon"):
+        with pytest.raises(ConfigError, match="PORTAL_SYNC_GATHER_SECONDS"):
+            load_settings({**env, "PORTAL_SYNC_GATHER_SECONDS": bad})
