@@ -90,16 +90,30 @@ class Step:
     done: Callable[[models.Application], bool] = lambda application: False
 
 
-def _apply_in(uow: UnitOfWork, handler: str, step: Step) -> bool:
+@dataclass
+class _Loaded:
+    """What apply_batch read for all its events at once, before the first: their applications
+    (locked) and which of the events this handler has already processed. Asking per event cost two
+    queries each, a fifth of a stage's time."""
+
+    applications: dict[str, models.Application]
+    seen: set[str]
+
+
+def _apply_in(uow: UnitOfWork, handler: str, step: Step, loaded: _Loaded | None = None) -> bool:
     """_apply's checks and work inside the caller's transaction."""
     event = step.event
-    application = uow.applications.get(event.application_id, for_update=True, with_history=False)
+    if loaded is None:
+        application = uow.applications.get(event.application_id, for_update=True, with_history=False)
+    else:
+        application = loaded.applications.get(event.application_id)
     if application is None:
         raise NonRetryable(f"no application {event.application_id}")
     # Asked only once the application's row lock is held: on PostgreSQL a second worker given
     # the same event (redelivered while the first was still on it) waits for the lock above,
     # then sees the first one's record here instead of failing on its primary key.
-    if uow.processed.seen(event.event_id, handler):
+    seen = event.event_id in loaded.seen if loaded is not None else uow.processed.seen(event.event_id, handler)
+    if seen:
         return False
     if application.status not in step.expected or step.done(application):
         log.info("%s: application %s is %s; nothing to do", handler, application.id, application.status)
@@ -134,13 +148,20 @@ def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome]
     order = sorted((i for i, s in enumerate(steps) if isinstance(s, Step)),
                    key=lambda i: steps[i].event.application_id)  # type: ignore[union-attr]
     with ctx.uow_factory() as uow:
+        events = [steps[i].event for i in order]  # type: ignore[union-attr]
+        loaded = _Loaded(
+            uow.applications.lock_many([e.application_id for e in events]),
+            uow.processed.seen_many([e.event_id for e in events], handler),
+        )
         for i in order:
             step = steps[i]
             assert isinstance(step, Step)
             with log_context(application_id=step.event.application_id, correlation_id=step.event.correlation_id):
                 try:
                     with uow.session.begin_nested():
-                        results[i] = _apply_in(uow, handler, step)
+                        results[i] = _apply_in(uow, handler, step, loaded)
+                    # Recorded now (or already): the same event again later in this batch is a duplicate.
+                    loaded.seen.add(step.event.event_id)
                 except IntegrityError as exc:
                     if not duplicate_means_done:
                         results[i] = exc

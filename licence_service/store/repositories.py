@@ -35,6 +35,13 @@ def _get_many_stmt(with_history: bool) -> Select[tuple[models.Application]]:
     return stmt if with_history else stmt.options(lazyload(models.Application.history))
 
 
+@functools.cache
+def _lock_many_stmt() -> Select[tuple[models.Application]]:
+    # ORDER BY before FOR UPDATE: PostgreSQL locks rows as the sorted rows come out, so two batches
+    # lock their common applications in the same order and never deadlock over them.
+    return (_get_many_stmt(with_history=False).order_by(models.Application.id).with_for_update())
+
+
 class ApplicationRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -63,6 +70,15 @@ class ApplicationRepository:
             # PostgreSQL: serialise handlers of one application; SQLite's BEGIN IMMEDIATE already does.
             stmt = stmt.with_for_update()
         return self.session.scalars(stmt).one_or_none()
+
+    def lock_many(self, application_ids: Iterable[str]) -> dict[str, models.Application]:
+        """Several applications, without their history, locked in the order of their ids (on
+        PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), by id."""
+        ids = sorted(set(application_ids))
+        if not ids:
+            return {}
+        rows = self.session.scalars(_lock_many_stmt(), {"ids": ids})
+        return {application.id: application for application in rows}
 
     def get_many(self, application_ids: Iterable[str], *, with_history: bool = True) -> dict[str, models.Application]:
         """Several applications in one query, by id (those that exist)."""
@@ -176,6 +192,15 @@ class ProcessedEventRepository:
 
     def seen(self, event_id: str, handler: str) -> bool:
         return self.session.get(models.ProcessedEvent, (event_id, handler)) is not None
+
+    def seen_many(self, event_ids: Iterable[str], handler: str) -> set[str]:
+        """Which of these events this handler has already processed."""
+        ids = list(set(event_ids))
+        if not ids:
+            return set()
+        stmt = select(models.ProcessedEvent.event_id).where(
+            models.ProcessedEvent.handler == handler, models.ProcessedEvent.event_id.in_(ids))
+        return set(self.session.scalars(stmt))
 
     def record(self, event_id: str, handler: str) -> None:
         self.session.add(models.ProcessedEvent(event_id=event_id, handler=handler))

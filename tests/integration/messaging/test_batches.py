@@ -9,6 +9,7 @@ from typing import Any
 
 import redis as redis_lib
 from kombu import Producer
+from sqlalchemy import event as sa_event
 
 from licence_service.messaging.broker import connect
 from licence_service.messaging.consumer import StageWorker
@@ -44,6 +45,28 @@ def test_each_stage_batch_moves_every_application_on_with_its_single_effects(ser
         assert {application_id: service.snapshot(application_id) for application_id in ids} == before, key
     history = delivery.history_by_application(service.db)
     assert all(history[application_id] == delivery.ISSUED_HISTORY for application_id in ids)
+
+
+def test_a_batch_reads_its_applications_and_processed_events_once_not_per_event(service):
+    people = delivery.citizens(4)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    stages.checks_batch(service.ctx, [service.event(a, RoutingKeys.RECEIVED) for a in ids])
+    events = [service.event(a, RoutingKeys.ACCEPTED) for a in ids]
+    selects: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(" ".join(statement.split()))
+
+    sa_event.listen(service.services.engine, "before_cursor_execute", seen)
+    try:
+        assert stages.fee_batch(service.ctx, events) == [None] * 4
+    finally:
+        sa_event.remove(service.services.engine, "before_cursor_execute", seen)
+    assert [service.status(a) for a in ids] == ["awaiting_payment"] * 4
+    assert len([s for s in selects if "FROM applications" in s]) == 1
+    assert len([s for s in selects if "FROM processed_events" in s]) == 1
 
 
 def test_a_step_failing_in_its_transaction_fails_alone(service):
