@@ -189,7 +189,7 @@ def _record_payment(uow_factory: Any, application_id: str, data: dict[str, Any],
             problems["currency"] = [f"must be {application.fee_currency}"]
         if problems:
             raise PaymentRejected(problems)
-        uow.applications.add_payment(
+        uow.append(
             models.Payment(
                 application_id=application.id,
                 transaction_id=data["transaction_id"],

@@ -117,10 +117,10 @@ def _apply_in(uow: UnitOfWork, handler: str, step: Step, loaded: _Loaded | None 
         return False
     if application.status not in step.expected or step.done(application):
         log.info("%s: application %s is %s; nothing to do", handler, application.id, application.status)
-        uow.processed.record(event.event_id, handler)
+        uow.append(models.ProcessedEvent(event_id=event.event_id, handler=handler))
         return False
     step.work(uow, application)
-    uow.processed.record(event.event_id, handler)
+    uow.append(models.ProcessedEvent(event_id=event.event_id, handler=handler))
     return True
 
 
@@ -157,18 +157,21 @@ def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome]
             step = steps[i]
             assert isinstance(step, Step)
             with log_context(application_id=step.event.application_id, correlation_id=step.event.correlation_id):
+                appended = len(uow.appended)
                 try:
                     with uow.session.begin_nested():
                         results[i] = _apply_in(uow, handler, step, loaded)
                     # Recorded now (or already): the same event again later in this batch is a duplicate.
                     loaded.seen.add(step.event.event_id)
                 except IntegrityError as exc:
+                    del uow.appended[appended:]  # the rows it appended go with its savepoint
                     if not duplicate_means_done:
                         results[i] = exc
                         continue
                     log.warning("%s: application %s already has its result", handler, step.event.application_id)
                     results[i] = False
                 except Exception as exc:
+                    del uow.appended[appended:]
                     if _aborts_batch(exc):
                         raise
                     results[i] = exc
@@ -356,7 +359,7 @@ def _conversion_step(ctx: StageContext, event: Event) -> Step:
                 "kind": "licence", "number": licence.number, "regime": application.regime,
                 "issued_on": issued_on.isoformat(), "classes": [_class_json(c) for c in classes],
             }
-        uow.applications.add_history(models.ApplicationHistory(
+        uow.append(models.ApplicationHistory(
             application_id=application.id, status=application.status, portal_status=application.portal_status,
             note="converted into the national model", actor="conversion", event_id=event.event_id))
         emit(uow, Event(type=RoutingKeys.CONVERTED, application_id=application.id,

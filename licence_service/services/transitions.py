@@ -18,7 +18,7 @@ class InvalidTransition(Exception):
 
 
 def emit(uow: UnitOfWork, event: Event) -> None:
-    uow.outbox.add(_outbox_message(event))
+    uow.append(_outbox_message(event))
 
 
 def change_status(
@@ -33,7 +33,7 @@ def change_status(
     at: dt.datetime | None = None,
 ) -> None:
     portal_changed, history = _set_status(application, status, actor=actor, note=note, event_id=event_id, at=at)
-    uow.applications.add_history(history)
+    uow.append(history)
     if portal_changed:
         owe_portal_sync(uow, application, history.portal_status, correlation_id=correlation_id)
 
@@ -57,21 +57,17 @@ def _set_status(
 def owe_portal_sync(
     uow: UnitOfWork, application: models.Application, portal_status: int, *, correlation_id: str | None = None
 ) -> None:
-    uow.applications.add_sync_item(
-        models.PortalSyncItem(
-            application_id=application.id,
-            seq=_next_sync_seq(uow, application.id),
-            portal_status=portal_status,
-        )
-    )
+    uow.append(models.PortalSyncItem(
+        application_id=application.id,
+        seq=_next_sync_seq(uow, application.id),
+        portal_status=portal_status,
+    ))
     emit(uow, _status_changed(application, portal_status, correlation_id))
 
 
 def _next_sync_seq(uow: UnitOfWork, application_id: str) -> int:
-    # Items this transaction added and not yet flushed come after every stored one; counting them
-    # here instead of flushing first saved a flush per status change (a stage batch flushes each
-    # event's rows once, at its savepoint's end).
-    pending = [o.seq for o in uow.session.new
+    # Items this transaction appended (written at its commit) come after every stored one.
+    pending = [o.seq for o in uow.appended
                if isinstance(o, models.PortalSyncItem) and o.application_id == application_id]
     if pending:
         return max(pending) + 1

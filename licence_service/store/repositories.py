@@ -42,6 +42,15 @@ def _lock_many_stmt() -> Select[tuple[models.Application]]:
     return (_get_many_stmt(with_history=False).order_by(models.Application.id).with_for_update())
 
 
+def insert_rows(session: Session, rows: Sequence[models.Base]) -> None:
+    """INSERT rows of one table with one statement, in the session's transaction, without the ORM's
+    unit of work: the objects are read for their column values only and stay out of the session."""
+    if rows:
+        values = [column_values(row) for row in rows]
+        # The session's connection, in its transaction; Core needs no more.
+        session.connection().execute(_plain_insert(type(rows[0]))[0], values if len(values) > 1 else values[0])
+
+
 class ApplicationRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -53,11 +62,8 @@ class ApplicationRepository:
         """INSERT a new application, then each list of rows referring to it (one statement per
         list, all of one table), without the ORM's unit of work: the objects are only read for their
         column values (the columns' defaults fill in the rest) and stay out of the session."""
-        connection = self.session.connection()  # the session's, in its transaction; Core needs no more
         for rows in ([application], *dependents):
-            if rows:
-                values = [column_values(row) for row in rows]
-                connection.execute(_plain_insert(type(rows[0]))[0], values if len(values) > 1 else values[0])
+            insert_rows(self.session, rows)
 
     def get(self, application_id: str, *, for_update: bool = False,
             with_history: bool = True) -> models.Application | None:

@@ -6,7 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from licence_service.store import deliveries, portal_sync_items, repositories
+from licence_service.store import deliveries, models, portal_sync_items, repositories
 
 
 class UnitOfWork:
@@ -19,6 +19,10 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
+        # Rows only ever inserted (history, DongBoHoSoMC items, outbox, processed events, payments),
+        # in the order they were appended: written at commit, one INSERT per table for all of them,
+        # instead of through the ORM's flush (see `append`).
+        self.appended: list[models.Base] = []
         self.applications = repositories.ApplicationRepository(self.session)
         self.register = repositories.RegisterRepository(self.session)
         self.outbox = repositories.OutboxRepository(self.session)
@@ -43,8 +47,24 @@ class UnitOfWork:
         finally:
             self.session.close()
 
+    def append(self, row: models.Base) -> None:
+        """Insert `row` at commit. For rows nothing changes or reads back in the same transaction:
+        the ORM's flush cost a stage batch as much as its own work, a flush per event (issue 8).
+        The object stays out of the session (no id is filled in)."""
+        self.appended.append(row)
+
     def commit(self) -> None:
+        if self.appended:
+            # What the ORM holds first: an appended row may refer to a new application or card.
+            self.session.flush()
+            by_type: dict[type[models.Base], list[models.Base]] = {}
+            for row in self.appended:
+                by_type.setdefault(type(row), []).append(row)
+            for rows in by_type.values():
+                repositories.insert_rows(self.session, rows)
+            self.appended.clear()
         self.session.commit()
 
     def rollback(self) -> None:
+        self.appended.clear()
         self.session.rollback()
