@@ -85,6 +85,37 @@ def test_a_step_failing_in_its_transaction_fails_alone(service):
     assert service.application(ids[0]).issued_card_serial
 
 
+def test_a_step_failing_after_changing_status_leaves_none_of_its_rows_and_the_others_all_of_theirs(service):
+    # History, DongBoHoSoMC items and outbox rows are appended and written at commit (UnitOfWork.append):
+    # a step that fails must take its appended rows with its savepoint.
+    from licence_service.services.transitions import change_status
+
+    people = delivery.citizens(2)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    stages.checks_batch(service.ctx, [service.event(a, RoutingKeys.RECEIVED) for a in ids])
+    before = {a: service.snapshot(a) for a in ids}
+
+    def works(uow: Any, application: Any) -> None:
+        change_status(uow, application, "awaiting_payment", actor="test")
+
+    def fails(uow: Any, application: Any) -> None:
+        change_status(uow, application, "awaiting_payment", actor="test")
+        raise stages.NonRetryable("after appending")
+
+    steps = [stages.Step(service.event(ids[0], RoutingKeys.ACCEPTED), works, frozenset({"accepted"})),
+             stages.Step(service.event(ids[1], RoutingKeys.ACCEPTED), fails, frozenset({"accepted"}))]
+    results = stages.apply_batch(service.ctx, "test", steps)
+    assert results[0] is True and isinstance(results[1], stages.NonRetryable)
+    # Its own rows only ("outbox" counts every application's).
+    assert {**service.snapshot(ids[1]), "outbox": None} == {**before[ids[1]], "outbox": None}
+    changed = [len(service.events(a, RoutingKeys.STATUS_CHANGED)) for a in ids]
+    assert changed[1] == changed[0] - 1
+    assert service.status(ids[0]) == "awaiting_payment" and service.snapshot(ids[0]) != before[ids[0]]
+    history = delivery.history_by_application(service.db)
+    assert history[ids[0]][-1] == "awaiting_payment" and history[ids[1]][-1] == "accepted"
+
+
 class CountingBatches:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
