@@ -95,9 +95,6 @@ class ApplicationRepository:
         stmt = select(models.Application).where(models.Application.portal_dossier_id == portal_dossier_id)
         return self.session.scalars(stmt).one_or_none()
 
-    def add_history(self, row: models.ApplicationHistory) -> None:
-        self.session.add(row)
-
     def open_for_licence(self, licence_number: str, statuses: Iterable[str], exclude_id: str) -> bool:
         stmt = select(
             exists().where(
@@ -112,18 +109,12 @@ class ApplicationRepository:
         stmt = select(models.Payment).where(models.Payment.transaction_id == transaction_id)
         return self.session.scalars(stmt).one_or_none()
 
-    def add_payment(self, payment: models.Payment) -> None:
-        self.session.add(payment)
-
     # Portal sync items, kept in per-application order by seq.
     def next_sync_seq(self, application_id: str) -> int:
         stmt = select(func.coalesce(func.max(models.PortalSyncItem.seq), 0)).where(
             models.PortalSyncItem.application_id == application_id
         )
         return int(self.session.scalar(stmt) or 0) + 1
-
-    def add_sync_item(self, item: models.PortalSyncItem) -> None:
-        self.session.add(item)
 
     # Sending them, in order and under a lease: store.portal_sync_items.PortalSyncRepository.
 
@@ -174,9 +165,6 @@ class OutboxRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, message: models.OutboxMessage) -> None:
-        self.session.add(message)
-
     def unsent(self, limit: int) -> Sequence[models.OutboxMessage]:
         stmt = (
             select(models.OutboxMessage)
@@ -208,8 +196,6 @@ class ProcessedEventRepository:
             models.ProcessedEvent.handler == handler, models.ProcessedEvent.event_id.in_(ids))
         return set(self.session.scalars(stmt))
 
-    def record(self, event_id: str, handler: str) -> None:
-        self.session.add(models.ProcessedEvent(event_id=event_id, handler=handler))
 
 
 class SandboxRepository:
