@@ -59,8 +59,8 @@ class ClassData(NamedTuple):
 class LicenceRecord(NamedTuple):
     """The layout of a licence record. `build_licence` returns plain tuples in this layout (the
     person and classes plain tuples too, laid out as `PersonData` and `ClassData`): they cross a
-    process boundary by the hundred thousand, and named tuples pickle about ten times slower.
-    `view` gives the named form."""
+    process boundary by the hundred thousand as marshal bytes (pipeline._packed), which takes plain
+    tuples only. `view` gives the named form."""
 
     number: str
     lines: tuple[int, ...]  # the accepted rows
