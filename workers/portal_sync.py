@@ -19,9 +19,10 @@ calls instead of each event starting a call of its own.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from licence_service.bootstrap import Services
@@ -63,7 +64,7 @@ class PortalSyncWorker:
         with self._lock:
             if log_fields or application_id not in self._due:
                 self._due[application_id] = log_fields or {}
-            if len(self._due) >= self.batch:
+            if len(self._due) >= self.batch:  # a cheap upper bound: the woken thread counts exactly
                 self._batch_waiting.notify_all()
             if self._threads >= self.concurrency or self._stopping:
                 return  # a busy thread takes it when it is done with its batch
@@ -72,21 +73,20 @@ class PortalSyncWorker:
         # turn, and each line about one carries that one's context (_due).
         self.pool.submit(self._drain)
 
-    def _free(self) -> int:
-        """Due applications no thread has in hand (called with the lock held)."""
-        return sum(1 for application_id in self._due if application_id not in self._busy)
+    def _free(self) -> Iterator[tuple[str, Mapping[str, str]]]:
+        """Due applications no thread has in hand, in order, with their log contexts (called with the
+        lock held)."""
+        return ((a, fields) for a, fields in self._due.items() if a not in self._busy)
+
+    def _batch_is_waiting(self) -> bool:
+        return sum(1 for _ in itertools.islice(self._free(), self.batch)) == self.batch
 
     def _take(self) -> dict[str, Mapping[str, str]]:
         """Up to a batch of due applications no other thread has in hand, now in this one's; none ends
         the thread (called with the lock held)."""
         if self._stopping:
             return {}
-        batch = {}
-        for application_id, log_fields in self._due.items():
-            if application_id not in self._busy:
-                batch[application_id] = log_fields
-                if len(batch) == self.batch:
-                    break
+        batch = dict(itertools.islice(self._free(), self.batch))
         for application_id in batch:
             del self._due[application_id]
             self._busy.add(application_id)
@@ -100,7 +100,7 @@ class PortalSyncWorker:
                     # Only before a thread's first batch: one that has just sent a call goes on with
                     # what gathered meanwhile. wait_for gives the lock up while it waits.
                     self._batch_waiting.wait_for(
-                        lambda: self._stopping or self._free() >= self.batch,
+                        lambda: self._stopping or self._batch_is_waiting(),
                         timeout=self.gather_seconds,
                     )
                 first = False

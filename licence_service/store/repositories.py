@@ -197,7 +197,6 @@ class ProcessedEventRepository:
         return set(self.session.scalars(stmt))
 
 
-
 class SandboxRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
