@@ -22,10 +22,12 @@ class BloomFilter:
         self._bits = bytearray(1 << (bits_log2 - 3))
         self._mask = (1 << bits_log2) - 1
 
-    # Two probes from the two halves of one 64-bit hash; hash() is salted per process, which is
-    # fine because a filter never leaves its process. Written out in both methods: add() runs once
-    # per licence of a multi-million-row file.
-    def add(self, key: object) -> bool:
+    # Two probes from the two halves of one 64-bit hash. That needs a hash whose 64 bits are all
+    # mixed, which str and bytes have (SipHash, salted per process: fine, a filter never leaves its
+    # process) and ints and tuples do not: a tuple of a string and a counter gave up to 60 times
+    # the expected false positives. Hence keys are str or bytes only. Written out in both methods:
+    # add() runs once per licence of a multi-million-row file.
+    def add(self, key: str | bytes) -> bool:
         """Add ``key``; return whether it may have been added before (False: certainly not)."""
         h = hash(key)
         a, b = h & self._mask, (h >> 32) & self._mask
@@ -36,7 +38,7 @@ class BloomFilter:
         bits[byte_b] |= bit_b
         return seen
 
-    def __contains__(self, key: object) -> bool:
+    def __contains__(self, key: str | bytes) -> bool:
         h = hash(key)
         a, b = h & self._mask, (h >> 32) & self._mask
         bits = self._bits
