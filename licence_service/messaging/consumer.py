@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from licence_service import metrics
 from licence_service.messaging import failures
 from licence_service.messaging.broker import DEFAULT_VISIBILITY_TIMEOUT, connect_until_ready
-from licence_service.messaging.envelope import Event
+from licence_service.messaging.envelope import Event, events_of
 from licence_service.messaging.names import STAGE_BINDINGS, stage_queues
 from licence_service.registers.citizens import RegisterUnavailable
 from licence_service.store import models
@@ -41,11 +41,12 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     RegisterUnavailable, OperationalError, ConnectionError, TimeoutError,
 )
 
-# How many unacknowledged messages a worker may hold, which is also the most a stage with a batch
-# handler handles in one transaction. Batches are what make a stage fast: every transaction queues
-# for the database's write lock (SQLite has one for the whole file), so one transaction for twenty
-# events costs little more than one for one event (bench/README.md, issue 8). A worker only takes
-# what is already waiting, so under a light load a batch is one message and nothing waits for it.
+# How many events a worker gathers before handling them (in as many messages as carry them: the relay
+# puts up to relay.EVENTS_PER_MESSAGE in one), which is also the most a stage with a batch handler
+# handles in one transaction. Batches are what make a stage fast: every transaction queues for the
+# database's write lock (SQLite has one for the whole file), so one transaction for twenty events
+# costs little more than one for one event (bench/README.md, issue 8). A worker only takes what is
+# already waiting, so under a light load a batch is one message and nothing waits for it.
 STAGE_PREFETCH: dict[str, int] = {"checks": 20, "fee": 50, "conversion": 50, "issuance": 20, "portal_sync": 20}
 # Without a batch handler, the stages that wait on outside registers or write the national register
 # take one message at a time, so a second worker of that stage gets the next message instead of it
@@ -75,6 +76,18 @@ def describe(exc: BaseException) -> str:
 
 
 @dataclass
+class _Delivery:
+    """A message taken from the broker, and how many of the events it carries are not settled yet
+    (handled, or their failure recorded): it is acknowledged when none is left. When a failure
+    cannot be recorded it goes back to its queue whole, and the events already handled are handled
+    again when it returns, changing nothing (the handlers are idempotent)."""
+
+    message: Message
+    unsettled: int
+    requeued: bool = False
+
+
+@dataclass
 class StageWorker:
     stage: str
     handle: Callable[[Event], Any]
@@ -101,6 +114,7 @@ class StageWorker:
     _db_pause: float = field(default=0.0, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _inbox: list[tuple[Any, Message]] = field(default_factory=list, init=False, repr=False)
+    _inbox_events: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.prefetch is None:
@@ -118,92 +132,119 @@ class StageWorker:
     # -- one message --------------------------------------------------------------------------------
 
     def process(self, body: Any, message: Message) -> None:
-        # Every line logged while handling it carries the message's application and correlation
-        # ids, and its time and outcome are counted (licence_service.metrics).
-        with metrics.handling_message(self.stage, body):
-            self._process(body, message)
+        """Handle the events a message carries one by one (envelope.events_of); acknowledge it once
+        each is handled or its failure recorded."""
+        bodies = events_of(body)
+        delivery = _Delivery(message, len(bodies))
+        for event_body in bodies:
+            if delivery.requeued:
+                return  # it is back in its queue, with the events not handled yet
+            # Every line logged while handling it carries the event's application and correlation
+            # ids, and its time and outcome are counted (licence_service.metrics).
+            with metrics.handling_message(self.stage, event_body):
+                self._process(event_body, delivery)
 
-    def _process(self, body: Any, message: Message) -> None:
-        attempt = _failed_attempts(message) + 1
+    def _process(self, body: Any, delivery: _Delivery) -> None:
+        attempt = _failed_attempts(delivery.message) + 1
         try:
             event = Event.from_dict(body if isinstance(body, dict) else {})
         except ValueError as exc:
-            self._failed(body, message, f"malformed event: {exc}", attempt, retryable=False)
+            self._failed(body, delivery, f"malformed event: {exc}", attempt, retryable=False)
             return
         try:
             self.handle(event)
         except Exception as exc:
-            self._handler_failed(body, message, event, exc, attempt)
+            self._handler_failed(body, delivery, event, exc, attempt)
             return
-        self._settle(message)
+        self._settle(delivery)
         self._db_pause = 0.0
 
-    def _settle(self, message: Message) -> None:
+    def _settle(self, delivery: _Delivery) -> None:
         # A message taken without acknowledgement needs none, and kombu's Redis transport would
         # still send its unacked bookkeeping a MULTI/EXEC for one (it cannot tell such a message).
-        if self.acknowledge:
-            message.ack()
+        delivery.unsettled -= 1
+        if self.acknowledge and delivery.unsettled == 0 and not delivery.requeued:
+            delivery.message.ack()
 
-    def _handler_failed(self, body: Any, message: Message, event: Event, exc: BaseException, attempt: int) -> None:
+    def _handler_failed(self, body: Any, delivery: _Delivery, event: Event, exc: BaseException,
+                        attempt: int) -> None:
         retryable = is_retryable(exc)
         if retryable:
             log.warning("%s: attempt %d on %s failed: %s", self.stage, attempt, event.application_id, exc)
         else:
             log.error("%s: failed on %s", self.stage, event.application_id, exc_info=exc)
-        self._failed(body, message, describe(exc), attempt, retryable=retryable)
+        self._failed(body, delivery, describe(exc), attempt, retryable=retryable)
 
     # -- a batch of messages ------------------------------------------------------------------------
 
     def _collect(self, body: Any, message: Message) -> None:
         self._inbox.append((body, message))
+        self._inbox_events += len(events_of(body))
 
     def process_batch(self, items: list[tuple[Any, Message]]) -> None:
-        """Handle the messages in hand in one unit of work (handle_batch); acknowledge each once that
-        has committed, and record each failure as `process` does."""
+        """Handle the events of the messages in hand together (handle_batch), at most `prefetch` of
+        them per unit of work; acknowledge each message once all its events have committed (or their
+        failures are recorded, as `process` records them)."""
         assert self.handle_batch is not None
-        started = time.perf_counter()
-        pending: list[tuple[Any, Message, Event]] = []
+        pending: list[tuple[Any, _Delivery, Event]] = []
         for body, message in items:
-            try:
-                event = Event.from_dict(body if isinstance(body, dict) else {})
-            except ValueError as exc:
-                with metrics.handling_message(self.stage, body):
-                    self._failed(body, message, f"malformed event: {exc}", _failed_attempts(message) + 1,
-                                 retryable=False)
-                continue
-            pending.append((body, message, event))
+            bodies = events_of(body)
+            delivery = _Delivery(message, len(bodies))
+            for event_body in bodies:
+                try:
+                    event = Event.from_dict(event_body if isinstance(event_body, dict) else {})
+                except ValueError as exc:
+                    with metrics.handling_message(self.stage, event_body):
+                        self._failed(event_body, delivery, f"malformed event: {exc}",
+                                     _failed_attempts(message) + 1, retryable=False)
+                    continue
+                pending.append((event_body, delivery, event))
+        size = self.prefetch or 1
+        for start in range(0, len(pending), size):
+            # A message put back meanwhile (a failure that could not be recorded) comes back whole.
+            self._handle_together([p for p in pending[start:start + size] if not p[1].requeued])
+
+    def _handle_together(self, pending: list[tuple[Any, _Delivery, Event]]) -> None:
         if not pending:
             return
         if len(pending) == 1:
-            self.process(pending[0][0], pending[0][1])
+            body, delivery, _event = pending[0]
+            with metrics.handling_message(self.stage, body):
+                self._process(body, delivery)
             return
+        assert self.handle_batch is not None
+        started = time.perf_counter()
         try:
-            results = self.handle_batch([event for _body, _message, event in pending])
+            results = self.handle_batch([event for _body, _delivery, event in pending])
             if len(results) != len(pending):
                 raise RuntimeError(f"handle_batch gave {len(results)} results for {len(pending)} events")
         except Exception:
-            # Nothing of the batch was committed: each message on its own, so one that cannot be
+            # Nothing of the batch was committed: each event on its own, so one that cannot be
             # handled fails alone and the others go through.
-            log.warning("%s: batch of %d failed; handling its messages one by one", self.stage, len(pending),
+            log.warning("%s: batch of %d failed; handling its events one by one", self.stage, len(pending),
                         exc_info=True)
-            for body, message, _event in pending:
-                self.process(body, message)
+            for body, delivery, _event in pending:
+                if not delivery.requeued:
+                    with metrics.handling_message(self.stage, body):
+                        self._process(body, delivery)
             return
-        for (body, message, event), result in zip(pending, results, strict=True):
+        for (body, delivery, event), result in zip(pending, results, strict=True):
             with metrics.handling_message(self.stage, body, started=started):
                 if result is None:
-                    message.ack()
+                    self._settle(delivery)
                     self._db_pause = 0.0
                 else:
-                    self._handler_failed(body, message, event, result, _failed_attempts(message) + 1)
+                    self._handler_failed(body, delivery, event, result, _failed_attempts(delivery.message) + 1)
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:
         """A body that is not JSON can never be handled: straight to the dead letters."""
         raw = message.body.decode("utf-8", "replace") if isinstance(message.body, bytes) else str(message.body)
         self._failed({"undecodable": raw[:10_000], "content_type": message.content_type},
-                     message, f"undecodable message: {describe(exc)}", 1, retryable=False)
+                     _Delivery(message, 1), f"undecodable message: {describe(exc)}", 1, retryable=False)
 
-    def _failed(self, body: Any, message: Message, error: str, attempt: int, *, retryable: bool) -> None:
+    def _failed(self, body: Any, delivery: _Delivery, error: str, attempt: int, *, retryable: bool) -> None:
+        """Record one event's failure: parked for a retry (the event alone, with its attempt count),
+        or dead-lettered."""
         assert self.uow_factory is not None  # run() refuses to start without it
         try:
             if retryable and not self.retry.gives_up_after(attempt):
@@ -222,11 +263,13 @@ class StageWorker:
             # The failure cannot be recorded (the database is down too): the message goes back to the
             # queue unacknowledged and uncounted, and the stage waits a little before the next one.
             log.exception("%s: cannot record the failure; returning the message to the queue", self.stage)
-            message.requeue()
+            if not delivery.requeued:
+                delivery.requeued = True
+                delivery.message.requeue()
             self._db_pause = min(DB_PAUSE_MAX, max(DB_PAUSE_START, self._db_pause * 2))
             self._stop.wait(self._db_pause)
             return
-        self._settle(message)
+        self._settle(delivery)
         self._db_pause = 0.0
 
     # -- the process's loop -------------------------------------------------------------------------
@@ -255,7 +298,7 @@ class StageWorker:
 
     def _consume(self, conn: Connection, stop: threading.Event) -> None:
         # Messages taken on a connection that was lost come back from the broker, not from here.
-        self._inbox = []
+        self._inbox, self._inbox_events = [], 0
         channel = conn.default_channel
         batched = self.handle_batch is not None and (self.prefetch or 1) > 1 and self.acknowledge
         with conn.Consumer(stage_queues(self.stage), accept=["json"], prefetch_count=self.prefetch,
@@ -270,7 +313,7 @@ class StageWorker:
                     pass
                 if self._inbox:
                     self._gather(conn)
-                    batch, self._inbox = self._inbox, []
+                    batch, self._inbox, self._inbox_events = self._inbox, [], 0
                     self.process_batch(batch)
                 now = time.monotonic()
                 if now - last_restore >= self.restore_seconds:
@@ -286,14 +329,15 @@ class StageWorker:
                         log.exception("%s: periodic work failed", self.stage)
 
     def _gather(self, conn: Connection) -> None:
-        """Take what else is already waiting in the queue, up to the prefetch count, without waiting.
+        """Take what else is already waiting in the queue, until the messages in hand carry the
+        prefetch count's events, without waiting.
 
         Fetched one by one (RPOP on Redis, basic.get on AMQP), each entered as unacknowledged like
         a consumed message. Not by draining the consumer: that would leave a blocking pop pending on
         the connection while the batch is handled, and a message it popped meanwhile would sit in
         the socket, where a worker killed mid-batch loses it (redelivered only by the sweeper)."""
         queue = stage_queues(self.stage)[0].bind(conn.default_channel)
-        while len(self._inbox) < (self.prefetch or 1) and not self._stop.is_set():
+        while self._inbox_events < (self.prefetch or 1) and not self._stop.is_set():
             message = queue.get(no_ack=False, accept=["json"])
             if message is None:
                 return
@@ -302,7 +346,7 @@ class StageWorker:
             except Exception as exc:
                 self.on_decode_error(message, exc)
                 continue
-            self._inbox.append((body, message))
+            self._collect(body, message)
 
 
 def restore_overdue(channel: Any) -> None:

@@ -2,7 +2,8 @@
 parked retries (licence_service.messaging.failures) to their stage's queue once they are due.
 
 Rows are read in one short transaction, published with no transaction open (SQLite's write lock is
-not held while a broker is slow or down), then marked sent in a second. While the broker is down
+not held while a broker is slow or down), each stage's in as few messages as EVENTS_PER_MESSAGE
+allows (envelope.py), then marked sent in a second. While the broker is down
 nothing is marked, so every row waits and goes out once it is back, in order. Only a crash between
 publishing and marking re-publishes rows; the handlers are idempotent, so that duplicate is harmless,
 while an event is never lost. Run one relay: two would publish the same rows twice.
@@ -22,6 +23,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from licence_service import metrics
 from licence_service.messaging import failures
 from licence_service.messaging.broker import connect_until_ready
+from licence_service.messaging.envelope import batch_body
 from licence_service.messaging.names import all_queues, queue_name, stage_for_routing_key
 from licence_service.store import models
 from licence_service.store.unit_of_work import UnitOfWork
@@ -29,6 +31,10 @@ from licence_service.store.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 BATCH = 200
+# The most events one message carries. A stage worker handles a message's events in its batches
+# (consumer.py), and its message is acknowledged once all of them are: more per message is fewer
+# broker round trips, but more handled again when a worker dies with the message in hand.
+EVENTS_PER_MESSAGE = 50
 # Between rounds while events are flowing (see run_relay).
 BUSY_PAUSE_SECONDS = 0.02
 # Re-declared this often too: a broker reset has forgotten the queues, and AMQP's default exchange
@@ -61,6 +67,19 @@ class Publisher:
             self.declare()
 
     def event(self, payload: Any, routing_key: str, event_id: str) -> None:
+        """One event, alone in its message."""
+        self._publish(payload, exchange="", routing_key=self.queue_for(routing_key), headers={"event_id": event_id})
+
+    def events(self, payloads: list[Any], queue: str) -> None:
+        """Several events for one queue in one message (envelope.batch_body), in order."""
+        if len(payloads) == 1:
+            self._publish(payloads[0], exchange="", routing_key=queue, headers={"event_id": payloads[0]["event_id"]})
+        else:
+            self._publish(batch_body(payloads), exchange="", routing_key=queue,
+                          headers={"event_ids": [p["event_id"] for p in payloads]})
+
+    @staticmethod
+    def queue_for(routing_key: str) -> str:
         # Straight onto the queue bound to the routing key (each is bound to exactly one, names.py),
         # by the default exchange: over Redis, kombu routes a message sent to the topic exchange by
         # reading the exchange's bindings from Redis (SMEMBERS) on every publish, which was 43 % of
@@ -69,7 +88,7 @@ class Publisher:
         stage = stage_for_routing_key(routing_key)
         if stage is None:
             raise ValueError(f"no stage's queue is bound to routing key {routing_key!r} (names.STAGES)")
-        self._publish(payload, exchange="", routing_key=queue_name(stage), headers={"event_id": event_id})
+        return queue_name(stage)
 
     def to_queue(self, body: Any, queue: str, headers: dict[str, Any]) -> None:
         # The default exchange delivers straight to the named queue: a retry goes to the one stage
@@ -92,12 +111,20 @@ def relay_once(uow_factory: Callable[[], UnitOfWork], publisher: Publisher,
     if not rows:
         return 0
     publisher.maybe_declare()
+    # Each stage's events in order, EVENTS_PER_MESSAGE to a message. A row whose routing key no
+    # queue is bound to fails the round here, before anything is published, and stays unsent.
+    by_queue: dict[str, list[tuple[int, Any, str]]] = {}
+    for row_id, _event_id, routing_key, payload in rows:
+        by_queue.setdefault(publisher.queue_for(routing_key), []).append((row_id, payload, routing_key))
     published: list[int] = []
     try:
-        for row_id, event_id, routing_key, payload in rows:
-            publisher.event(payload, routing_key, event_id)
-            published.append(row_id)
-            metrics.event_published(payload, routing_key)
+        for queue, group in by_queue.items():
+            for start in range(0, len(group), EVENTS_PER_MESSAGE):
+                chunk = group[start:start + EVENTS_PER_MESSAGE]
+                publisher.events([payload for _id, payload, _key in chunk], queue)
+                for row_id, payload, routing_key in chunk:
+                    published.append(row_id)
+                    metrics.event_published(payload, routing_key)
     finally:
         # Even when the broker fails mid-batch, what did go out is marked, so it is not sent again.
         if published:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from sqlalchemy import func, select
 
 from licence_service.config import PROJECT_ROOT
 from licence_service.domain.regime import LOCAL_TZ
+from licence_service.messaging.envelope import events_of
 from licence_service.store import models
 from licence_service.store.unit_of_work import UnitOfWork
 from tests.conftest import TOKEN_SECRET
@@ -218,3 +220,21 @@ def count(session_factory: Any, model: Any, *where: Any) -> int:
 
 def unsent_outbox(session_factory: Any) -> int:
     return count(session_factory, models.OutboxMessage, models.OutboxMessage.sent_at.is_(None))
+
+
+def queued(client: Any, queue: str) -> list[dict[str, Any]]:
+    """The messages waiting in a kombu Redis queue, oldest last (as the list holds them): headers
+    and decoded body."""
+    out = []
+    for raw in client.lrange(queue, 0, -1):
+        message = json.loads(raw)
+        body = message["body"]
+        if message["properties"].get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        out.append({"headers": message["headers"], "body": json.loads(body)})
+    return out
+
+
+def queued_events(client: Any, queue: str) -> list[dict[str, Any]]:
+    """The events those messages carry, in publishing order."""
+    return [event for m in queued(client, queue)[::-1] for event in events_of(m["body"])]

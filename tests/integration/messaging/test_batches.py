@@ -13,7 +13,7 @@ from sqlalchemy import event as sa_event
 
 from licence_service.messaging.broker import connect
 from licence_service.messaging.consumer import StageWorker
-from licence_service.messaging.envelope import Event
+from licence_service.messaging.envelope import Event, batch_body
 from licence_service.messaging.names import RoutingKeys, events_exchange, queue_name
 from licence_service.messaging.relay import declare_topology
 from licence_service.services import stages
@@ -165,3 +165,46 @@ def test_a_worker_handles_what_waits_in_its_queue_in_batches_and_acknowledges_ev
     assert max(batches.sizes) > 1, batches.sizes
     assert [letter.event_id for letter in letters] == ["x-1"]
     assert all(len(delivery.history_by_application(service.db)[a]) == 3 for a in ids)
+
+
+def test_a_message_carrying_many_events_has_each_handled_alone_and_is_acknowledged_once_all_are(service):
+    # As the relay publishes them (envelope.batch_body): 25 events of the fee stage in two messages,
+    # the first with a malformed event and one for no known application among them. The worker
+    # handles them in batches of at most its prefetch count (10 here), dead-letters the two bad
+    # ones alone, and acknowledges each message once every event it carries is settled.
+    people = delivery.citizens(23)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    for application_id in ids:
+        service.drive_to(application_id, "accepted")
+    bodies = [service.event(application_id, RoutingKeys.ACCEPTED).to_dict() for application_id in ids]
+    bodies.insert(3, {"type": RoutingKeys.ACCEPTED, "event_id": "x-malformed"})  # no application id
+    bodies.insert(7, {**bodies[0], "application_id": UNKNOWN, "event_id": "x-unknown"})
+    url = service.services.broker_url
+    with connect(url) as conn:
+        declare_topology(conn)
+        producer = Producer(conn.default_channel)
+        for chunk in (bodies[:15], bodies[15:]):
+            producer.publish(batch_body(chunk), exchange="", routing_key=queue_name("fee"), serializer="json")
+    batches = CountingBatches(service.ctx)
+    worker = StageWorker("fee", lambda event: stages.fee(service.ctx, event), handle_batch=batches, prefetch=10)
+    worker.configure(service.services)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(url, stop), daemon=True)
+    thread.start()
+    client = redis_lib.Redis.from_url(url)
+    try:
+        wait_for(lambda: all(service.status(a) == "awaiting_payment" for a in ids), timeout=60, interval=0.1,
+                 message="every application past the fee stage")
+        wait_for(lambda: client.llen(queue_name("fee")) == 0 and client.hlen("unacked") == 0, timeout=30,
+                 interval=0.1, message="both messages acknowledged")
+        with service.uow() as uow:
+            letters = list(uow.deliveries.dead_letters(include_replayed=True))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert max(batches.sizes) == 10 and sum(batches.sizes) == 24, batches.sizes  # the unknown one included
+    assert sorted(letter.event_id for letter in letters) == ["x-malformed", "x-unknown"]
+    assert {letter.body["event_id"] for letter in letters} == {"x-malformed", "x-unknown"}  # the event, not the batch
+    assert all(delivery.history_by_application(service.db)[a] == ["received", "accepted", "awaiting_payment"]
+               for a in ids)

@@ -4,9 +4,7 @@ each event put straight onto its stage's queue."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -17,23 +15,12 @@ import redis
 from sqlalchemy import select
 
 from licence_service.messaging.broker import connect
+from licence_service.messaging.envelope import events_of
 from licence_service.messaging.names import QueueNames, RoutingKeys
-from licence_service.messaging.relay import Publisher, run_relay
+from licence_service.messaging.relay import EVENTS_PER_MESSAGE, Publisher, relay_once, run_relay
 from licence_service.store import models
 from tests.support import delivery
 from tests.support.servers import wait_for
-
-
-def queued(client: Any, queue: str) -> list[dict[str, Any]]:
-    """The messages waiting in a kombu Redis queue: headers and decoded body."""
-    out = []
-    for raw in client.lrange(queue, 0, -1):
-        message = json.loads(raw)
-        body = message["body"]
-        if message["properties"].get("body_encoding") == "base64":
-            body = base64.b64decode(body)
-        out.append({"headers": message["headers"], "body": json.loads(body)})
-    return out
 
 
 def outbox_event_ids(service) -> set[str]:
@@ -72,8 +59,8 @@ def test_each_outbox_row_is_published_exactly_once(service, redis_url, start_rel
     # Many relay rounds later (one more row, sent), still one message per row.
     service.submit(people[20])
     wait_for(lambda: delivery.unsent_outbox(service.db) == 0, timeout=60, interval=0.05, message="the last sent")
-    received = [m["headers"]["event_id"] for m in queued(client, QueueNames.CHECKS)]
-    status_changed = [m["headers"]["event_id"] for m in queued(client, QueueNames.PORTAL_SYNC)]
+    received = [e["event_id"] for e in delivery.queued_events(client, QueueNames.CHECKS)]
+    status_changed = [e["event_id"] for e in delivery.queued_events(client, QueueNames.PORTAL_SYNC)]
     assert len(received) == len(set(received)) == 21
     assert len(status_changed) == len(set(status_changed)) == 21
     assert set(received) | set(status_changed) == outbox_event_ids(service)
@@ -95,7 +82,7 @@ def test_while_redis_is_down_the_rows_wait_and_go_out_once_it_is_back(service, o
     own_redis.start()  # on the same port, empty
     wait_for(lambda: delivery.unsent_outbox(service.db) == 0, timeout=60, interval=0.05, message="catch-up")
     client = own_redis.client()
-    received = [m["body"]["application_id"] for m in queued(client, QueueNames.CHECKS)]
+    received = [e["application_id"] for e in delivery.queued_events(client, QueueNames.CHECKS)]
     assert len(received) == len(set(received)) == 10
 
 
@@ -110,7 +97,7 @@ def test_a_redis_that_lost_its_bindings_gets_them_again_and_loses_no_event(servi
     client.flushall()  # what a Redis restarted without its data looks like to a connected relay
     application_id = service.submit(second)
     wait_for(lambda: delivery.unsent_outbox(service.db) == 0, timeout=60, interval=0.05, message="sent")
-    assert [m["body"]["application_id"] for m in queued(client, QueueNames.CHECKS)] == [application_id]
+    assert [e["application_id"] for e in delivery.queued_events(client, QueueNames.CHECKS)] == [application_id]
 
 
 def test_a_due_retry_goes_back_to_its_own_stage_queue_with_its_attempt_count(service, redis_url, start_relay):
@@ -126,7 +113,7 @@ def test_a_due_retry_goes_back_to_its_own_stage_queue_with_its_attempt_count(ser
                                                        due_at=models.utcnow() + dt.timedelta(hours=1)))
         uow.commit()
     wait_for(lambda: client.llen(QueueNames.FEE) == 1, timeout=60, interval=0.05, message="the retry published")
-    [message] = queued(client, QueueNames.FEE)
+    [message] = delivery.queued(client, QueueNames.FEE)
     assert message["body"] == body and message["headers"]["x-attempts"] == 2
     assert all(client.llen(q) == 0 for q in QueueNames.all_stage_queues() if q != QueueNames.FEE)
     with service.db() as s:
@@ -150,7 +137,7 @@ def test_each_event_goes_straight_onto_its_stages_queue_without_reading_the_bind
         assert redis_calls(client, "smembers") == smembers
         assert redis_calls(client, "lpush") == lpush + 5
     # A kombu queue on Redis is taken from its tail (BRPOP): reversed, the list is in publishing order.
-    waiting = queued(client, QueueNames.FEE)[::-1]
+    waiting = delivery.queued(client, QueueNames.FEE)[::-1]
     assert [(m["body"]["application_id"], m["headers"]["event_id"]) for m in waiting] == [
         (f"a-{n}", f"e-{n}") for n in range(5)]
     assert all(client.llen(q) == 0 for q in QueueNames.all_stage_queues() if q != QueueNames.FEE)
@@ -160,3 +147,24 @@ def test_an_event_no_stage_is_bound_to_is_refused_not_dropped(redis_url):
     with connect(redis_url) as conn:
         with pytest.raises(ValueError, match="application.unheard_of"):
             Publisher(conn).event({}, "application.unheard_of", "e-1")
+
+
+def test_a_stages_waiting_events_go_out_together_in_order_a_message_per_fifty(service, redis_url):
+    # A message costs the relay and the consumer more than the event's own work: the rows waiting
+    # for one stage go out in as few messages as EVENTS_PER_MESSAGE allows, each event once, in order.
+    count = EVENTS_PER_MESSAGE + 10
+    people = delivery.citizens(count)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    client = redis.Redis.from_url(redis_url)
+    with connect(redis_url) as conn:
+        publisher = Publisher(conn)
+        publisher.declare()
+        lpush = redis_calls(client, "lpush")
+        assert relay_once(service.uow, publisher) == 2 * count  # a received and a status_changed event each
+        assert redis_calls(client, "lpush") == lpush + 4  # two messages per queue: 50 events and 10
+    messages = delivery.queued(client, QueueNames.CHECKS)[::-1]
+    assert [len(events_of(m["body"])) for m in messages] == [EVENTS_PER_MESSAGE, 10]
+    assert [e["application_id"] for e in delivery.queued_events(client, QueueNames.CHECKS)] == ids
+    assert [e["application_id"] for e in delivery.queued_events(client, QueueNames.PORTAL_SYNC)] == ids
+    assert delivery.unsent_outbox(service.db) == 0

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from licence_service.messaging.broker import connect
 from licence_service.messaging.consumer import StageWorker
-from licence_service.messaging.envelope import Event
+from licence_service.messaging.envelope import Event, batch_body
 from licence_service.messaging.failures import RetryPolicy
 from licence_service.messaging.names import QueueNames, RoutingKeys, events_exchange, stage_queues
 from licence_service.messaging.relay import run_relay
@@ -236,14 +236,16 @@ def test_a_business_refusal_is_a_normal_outcome_not_a_dead_letter(running_servic
     assert dead_letters(service) == [] and retries(service) == []
 
 
-def test_while_the_database_cannot_record_a_failure_the_message_goes_back_to_the_queue(sqlite_service):
+@pytest.mark.parametrize("carried", [1, 3], ids=["one-event", "three-events-in-one-message"])
+def test_while_the_database_cannot_record_a_failure_the_message_goes_back_to_the_queue(sqlite_service, carried):
     # The database down for the handler and for recording its failure alike: nothing can be done,
     # so nothing is acknowledged; the message waits in Redis (uncounted) until the database is back.
+    # A message carrying several events (as the relay sends them) goes back whole.
     service = sqlite_service
-    citizen = delivery.citizens(1)[0]
-    delivery.seed(service.uow(), [citizen])
-    application_id = service.submit(citizen)
-    event = service.event(application_id, RoutingKeys.RECEIVED)
+    people = delivery.citizens(carried)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    bodies = [service.event(application_id, RoutingKeys.RECEIVED).to_dict() for application_id in ids]
     down = threading.Event()
     down.set()
     real_uow = service.services.uow
@@ -258,9 +260,9 @@ def test_while_the_database_cannot_record_a_failure_the_message_goes_back_to_the
     worker.uow_factory = uow_factory
     url = service.services.broker_url
     with connect(url) as conn:
-        Producer(conn.default_channel).publish(event.to_dict(), exchange=events_exchange,
-                                               routing_key=RoutingKeys.RECEIVED, serializer="json",
-                                               declare=stage_queues("checks"))
+        Producer(conn.default_channel).publish(bodies[0] if carried == 1 else batch_body(bodies),
+                                               exchange=events_exchange, routing_key=RoutingKeys.RECEIVED,
+                                               serializer="json", declare=stage_queues("checks"))
     client = redis_lib.Redis.from_url(url)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(url, stop), daemon=True)
@@ -271,10 +273,10 @@ def test_while_the_database_cannot_record_a_failure_the_message_goes_back_to_the
         assert client.llen(QueueNames.CHECKS) + client.hlen("unacked") == 1
         assert dead_letters(service) == [] and retries(service) == []
         down.clear()
-        wait_for(lambda: service.status(application_id) == "accepted", timeout=60, interval=0.1,
+        wait_for(lambda: all(service.status(a) == "accepted" for a in ids), timeout=60, interval=0.1,
                  message="accepted once the database is back")
     finally:
         stop.set()
         thread.join(30)
     assert client.llen(QueueNames.CHECKS) == 0 and client.hlen("unacked") == 0
-    assert delivery.history_by_application(service.db)[application_id] == ["received", "accepted"]
+    assert all(delivery.history_by_application(service.db)[a] == ["received", "accepted"] for a in ids)

@@ -147,14 +147,14 @@ def test_redis_restarted_mid_run_loses_no_application(sqlite_service, tmp_path, 
         wait_status(service, ids, "awaiting_payment", procs)
         for application_id in ids:
             service.pay(application_id)
-        wait_for(lambda: redis.client().llen(QueueNames.CONVERSION) == len(ids), timeout=60, interval=0.1,
-                 message="the conversion messages queued")
+        wait_for(lambda: len(delivery.queued_events(redis.client(), QueueNames.CONVERSION)) == len(ids),
+                 timeout=60, interval=0.1, message="the conversion events queued")
         if with_data:
             redis.terminate()
         else:
             redis.kill()
         redis.start()
-        assert redis.client().llen(QueueNames.CONVERSION) == (len(ids) if with_data else 0)
+        assert len(delivery.queued_events(redis.client(), QueueNames.CONVERSION)) == (len(ids) if with_data else 0)
         # With its data back, nothing may be recovered but by Redis itself: no sweeper.
         procs.start("conversion", "issuance", *(() if with_data else ("sweeper",)))
         wait_status(service, ids, "issued", procs, timeout=120)
