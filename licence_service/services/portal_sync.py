@@ -268,25 +268,31 @@ def _record(results: list[Sent], *, uow_factory: Callable[[], UnitOfWork], setti
         items = {item.id: item for item in uow.portal_sync.get_many_for_update([c.item_id for c, _, _ in results])}
         at = now()
         outcome_of = {}
+        acknowledged: list[tuple[str, int]] = []
         # Applications are updated (acknowledged) in the order of their ids, as the stage workers'
         # batches lock them (services/stages.py apply_batch): on PostgreSQL, two transactions
         # locking the same rows in different orders deadlock, and a lost record would hold its
         # leases until they expire and then send every entry of it again.
         for claim, result, calls in sorted(results, key=lambda r: r[0].application_id):
             with _about(claim):
-                outcome_of[claim.item_id] = _outcome(uow, items.get(claim.item_id), claim, result, calls,
+                outcome_of[claim.item_id] = _outcome(items.get(claim.item_id), claim, result, calls,
                                                      settings=settings, at=at)
+            if outcome_of[claim.item_id] == "sent":
+                acknowledged.append((claim.application_id, claim.portal_status))
+        # One statement for all of them, after the items' own changes: an UPDATE per item, each
+        # flushing the items changed before it, was a third of the sender's time in the database.
+        uow.session.flush()
+        uow.portal_sync.acknowledged_many(acknowledged)
         outcomes = [outcome_of[claim.item_id] for claim, _, _ in results]
         done = [claim.application_id for claim, _, _ in results if outcome_of[claim.item_id] in ("sent", "failed")]
         following: list[Claim] = []
         if done:
-            uow.session.flush()  # the head query below must see these items done
             following = _claim_in(uow, done, settings=settings, at=at, contexts=contexts)
         uow.commit()
         return outcomes, following
 
 
-def _outcome(uow: UnitOfWork, item: models.PortalSyncItem | None, claim: Claim, result: SyncResult, calls: int,
+def _outcome(item: models.PortalSyncItem | None, claim: Claim, result: SyncResult, calls: int,
              *, settings: Settings, at: dt.datetime) -> str:
     # The lease is per item: one lost lease leaves the other entries of the call to be recorded.
     if item is None or item.claim_token != claim.token:
@@ -300,7 +306,6 @@ def _outcome(uow: UnitOfWork, item: models.PortalSyncItem | None, claim: Claim, 
         outcome = item.state = "sent"
         item.sent_at = at
         item.last_error = None
-        uow.portal_sync.acknowledged(claim.application_id, item.portal_status)
     elif result.retryable and at < (item.first_attempt_at or at) + retry_horizon(settings):
         outcome = "retry"
         item.last_error = result.detail

@@ -98,6 +98,8 @@ class _Loaded:
 
     applications: dict[str, models.Application]
     seen: set[str]
+    # Held for the transaction: the session keeps loaded objects only as long as someone does.
+    licences: dict[str, models.Licence] = field(default_factory=dict)
 
 
 def _apply_in(uow: UnitOfWork, handler: str, step: Step, loaded: _Loaded | None = None) -> bool:
@@ -134,7 +136,8 @@ Outcome = bool | BaseException
 
 
 def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome], *,
-                duplicate_means_done: bool = False) -> list[Outcome]:
+                duplicate_means_done: bool = False, with_licences: bool = False,
+                lock_licences: bool = False) -> list[Outcome]:
     """Run several events' steps in one transaction, each exactly as _apply would run it alone, in a
     savepoint of its own: one that fails is rolled back alone and its exception returned in its
     place, while the others commit together. An entry that is already an outcome (decided before the
@@ -143,7 +146,10 @@ def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome]
     Applications are locked in the order of their ids, so two batches do not deadlock over them
     (PostgreSQL; a deadlock it still detects fails the batch like any lost transaction, and the
     worker then handles its messages one by one). `duplicate_means_done`: a unique-key conflict
-    means a concurrent duplicate already did this event's work (issuance), not a failure."""
+    means a concurrent duplicate already did this event's work (issuance), not a failure.
+    `with_licences`: the steps read their applications' licences, loaded here for all at once (as
+    the next DongBoHoSoMC items' seqs are); `lock_licences`: locked first, in the order of their
+    numbers, so that they are read as they stand under the lock (PostgreSQL)."""
     results: list[Outcome] = [s if not isinstance(s, Step) else False for s in steps]
     order = sorted((i for i, s in enumerate(steps) if isinstance(s, Step)),
                    key=lambda i: steps[i].event.application_id)  # type: ignore[union-attr]
@@ -153,6 +159,12 @@ def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome]
             uow.applications.lock_many([e.application_id for e in events]),
             uow.processed.seen_many([e.event_id for e in events], handler),
         )
+        numbers = [a.licence_number for a in loaded.applications.values()]
+        if lock_licences:
+            uow.register.lock_licences(numbers)
+        if with_licences:
+            loaded.licences = uow.register.load_licences(numbers)
+        uow.next_sync_seqs = uow.applications.next_sync_seqs(loaded.applications)
         for i in order:
             step = steps[i]
             assert isinstance(step, Step)
@@ -230,7 +242,8 @@ def checks(ctx: StageContext, event: Event) -> bool:
 def checks_batch(ctx: StageContext, events: Sequence[Event]) -> list[BaseException | None]:
     """checks for several events: the registers are asked for each first, then every verdict is
     written in one transaction (apply_batch)."""
-    return outcomes(apply_batch(ctx, "checks", _prepared(lambda event: _checks_step(ctx, event), events)))
+    return outcomes(apply_batch(ctx, "checks", _prepared(lambda event: _checks_step(ctx, event), events),
+                                with_licences=True, lock_licences=True))
 
 
 def _checks_step(ctx: StageContext, event: Event) -> Step | bool:
@@ -335,7 +348,8 @@ def conversion(ctx: StageContext, event: Event) -> bool:
 
 
 def conversion_batch(ctx: StageContext, events: Sequence[Event]) -> list[BaseException | None]:
-    return outcomes(apply_batch(ctx, "conversion", [_conversion_step(ctx, event) for event in events]))
+    return outcomes(apply_batch(ctx, "conversion", [_conversion_step(ctx, event) for event in events],
+                                with_licences=True))
 
 
 def _conversion_step(ctx: StageContext, event: Event) -> Step:
@@ -389,7 +403,7 @@ def issuance(ctx: StageContext, event: Event) -> bool:
 
 def issuance_batch(ctx: StageContext, events: Sequence[Event]) -> list[BaseException | None]:
     return outcomes(apply_batch(ctx, "issuance", [_issuance_step(ctx, event) for event in events],
-                                duplicate_means_done=True))
+                                duplicate_means_done=True, with_licences=True))
 
 
 def _issuance_step(ctx: StageContext, event: Event) -> Step:

@@ -71,6 +71,8 @@ def _next_sync_seq(uow: UnitOfWork, application_id: str) -> int:
                if isinstance(o, models.PortalSyncItem) and o.application_id == application_id]
     if pending:
         return max(pending) + 1
+    if application_id in uow.next_sync_seqs:
+        return uow.next_sync_seqs[application_id]
     with uow.session.no_autoflush:
         return uow.applications.next_sync_seq(application_id)
 

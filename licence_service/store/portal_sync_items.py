@@ -53,8 +53,10 @@ def _claim_stmt() -> Update:
 
 @functools.cache
 def _acknowledged_stmt() -> Update:
-    return (update(models.Application).where(models.Application.id == bindparam("application_id"))
-            .values(portal_acked_status=bindparam("acked_status")).execution_options(synchronize_session=False))
+    # On the table, not the entity: the ORM's bulk-UPDATE path cost more than the statement.
+    table = models.Application.__table__
+    return update(table).where(table.c.id == bindparam("application_id")).values(
+        portal_acked_status=bindparam("acked_status"))
 
 
 @functools.cache
@@ -90,10 +92,13 @@ class PortalSyncRepository:
         )
         return self.session.execute(stmt).rowcount == 1
 
-    def acknowledged(self, application_id: str, portal_status: int) -> None:
-        """The portal has acknowledged this status of the application (one UPDATE: the application
-        itself need not be loaded)."""
-        self.session.execute(_acknowledged_stmt(), {"application_id": application_id, "acked_status": portal_status})
+    def acknowledged_many(self, statuses: Sequence[tuple[str, int]]) -> None:
+        """The portal has acknowledged these (application id, portal status) pairs: one UPDATE of
+        each application, in the order given, sent as one statement; the applications need not be
+        loaded."""
+        if statuses:
+            self.session.connection().execute(
+                _acknowledged_stmt(), [{"application_id": a, "acked_status": s} for a, s in statuses])
 
     def get_many_for_update(self, item_ids: Collection[int]) -> Sequence[models.PortalSyncItem]:
         return self.session.scalars(_for_update_stmt(), {"ids": list(item_ids)}).all()

@@ -42,6 +42,27 @@ def _lock_many_stmt() -> Select[tuple[models.Application]]:
     return (_get_many_stmt(with_history=False).order_by(models.Application.id).with_for_update())
 
 
+@functools.cache
+def _max_seqs_stmt() -> Select[tuple[str, int]]:
+    item = models.PortalSyncItem
+    return (select(item.application_id, func.max(item.seq))
+            .where(item.application_id.in_(bindparam("ids", expanding=True))).group_by(item.application_id))
+
+
+@functools.cache
+def _licences_stmt() -> Select[tuple[models.Licence]]:
+    # The stages never read a licence's cards (issuance replaces them with one UPDATE).
+    return (select(models.Licence).where(models.Licence.number.in_(bindparam("numbers", expanding=True)))
+            .options(lazyload(models.Licence.cards)))
+
+
+@functools.cache
+def _lock_licences_stmt() -> Select[tuple[str]]:
+    number = models.Licence.number
+    return (select(number).where(number.in_(bindparam("numbers", expanding=True))).order_by(number)
+            .with_for_update())
+
+
 def insert_rows(session: Session, rows: Sequence[models.Base]) -> None:
     """INSERT rows of one table with one statement, in the session's transaction, without the ORM's
     unit of work: the objects are read for their column values only and stay out of the session."""
@@ -116,6 +137,12 @@ class ApplicationRepository:
         )
         return int(self.session.scalar(stmt) or 0) + 1
 
+    def next_sync_seqs(self, application_ids: Iterable[str]) -> dict[str, int]:
+        """next_sync_seq for several applications, with one query."""
+        ids = list(set(application_ids))
+        found = {a: seq for a, seq in self.session.execute(_max_seqs_stmt(), {"ids": ids})} if ids else {}
+        return {a: int(found.get(a) or 0) + 1 for a in ids}
+
     # Sending them, in order and under a lease: store.portal_sync_items.PortalSyncRepository.
 
 
@@ -128,6 +155,15 @@ class RegisterRepository:
     def licence(self, number: str) -> models.Licence | None:
         return self.session.get(models.Licence, number)
 
+    def load_licences(self, numbers: Iterable[str]) -> dict[str, models.Licence]:
+        """Several licences with their holders and classes, with a query each for all of them (a
+        licence alone costs three), by number. While the caller keeps them, `licence()` finds them
+        in the session without a query (the session holds its objects only weakly)."""
+        ordered = sorted(set(numbers))
+        if not ordered:
+            return {}
+        return {row.number: row for row in self.session.scalars(_licences_stmt(), {"numbers": ordered})}
+
     def lock_licence(self, number: str) -> bool:
         """Hold the licence's row lock until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
         BEGIN IMMEDIATE already holds the database's write lock). False when there is no such
@@ -137,6 +173,13 @@ class RegisterRepository:
         join, which PostgreSQL refuses to lock."""
         stmt = select(models.Licence.number).where(models.Licence.number == number).with_for_update()
         return self.session.scalar(stmt) is not None
+
+    def lock_licences(self, numbers: Iterable[str]) -> None:
+        """lock_licence for several licences, in the order of their numbers (so two transactions
+        locking common licences cannot deadlock over them)."""
+        ordered = sorted(set(numbers))
+        if ordered:
+            self.session.scalars(_lock_licences_stmt(), {"numbers": ordered}).all()
 
     def person_by_citizen_id(self, citizen_id: str) -> models.Person | None:
         stmt = select(models.Person).where(models.Person.citizen_id == citizen_id)

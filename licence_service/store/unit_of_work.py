@@ -23,6 +23,9 @@ class UnitOfWork:
         # in the order they were appended: written at commit, one INSERT per table for all of them,
         # instead of through the ORM's flush (see `append`).
         self.appended: list[models.Base] = []
+        # The next DongBoHoSoMC item's seq of applications a batch asked for at once, before any
+        # item of this transaction (transitions._next_sync_seq counts those).
+        self.next_sync_seqs: dict[str, int] = {}
         self.applications = repositories.ApplicationRepository(self.session)
         self.register = repositories.RegisterRepository(self.session)
         self.outbox = repositories.OutboxRepository(self.session)

@@ -47,26 +47,55 @@ def test_each_stage_batch_moves_every_application_on_with_its_single_effects(ser
     assert all(history[application_id] == delivery.ISSUED_HISTORY for application_id in ids)
 
 
+class Selects:
+    """The SELECT statements an engine runs while counting (whitespace folded)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.statements = engine, []
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            self.statements.append(" ".join(statement.split()))
+
+    def __enter__(self) -> Selects:
+        sa_event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        sa_event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def of(self, table: str) -> int:
+        return len([s for s in self.statements if f"FROM {table} " in s + " "])
+
+
 def test_a_batch_reads_its_applications_and_processed_events_once_not_per_event(service):
     people = delivery.citizens(4)
     delivery.seed(service.uow(), people)
     ids = [service.submit(citizen) for citizen in people]
     stages.checks_batch(service.ctx, [service.event(a, RoutingKeys.RECEIVED) for a in ids])
     events = [service.event(a, RoutingKeys.ACCEPTED) for a in ids]
-    selects: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.append(" ".join(statement.split()))
-
-    sa_event.listen(service.services.engine, "before_cursor_execute", seen)
-    try:
+    with Selects(service.services.engine) as selects:
         assert stages.fee_batch(service.ctx, events) == [None] * 4
-    finally:
-        sa_event.remove(service.services.engine, "before_cursor_execute", seen)
     assert [service.status(a) for a in ids] == ["awaiting_payment"] * 4
-    assert len([s for s in selects if "FROM applications" in s]) == 1
-    assert len([s for s in selects if "FROM processed_events" in s]) == 1
+    assert selects.of("applications") == 1
+    assert selects.of("processed_events") == 1
+    assert selects.of("portal_sync_items") == 1  # the next DongBoHoSoMC items' seqs
+
+
+def test_an_issuance_batch_reads_its_licences_once_not_per_event(service):
+    people = delivery.citizens(4)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    for application_id in ids:
+        service.drive_to(application_id, "processing")
+    stages.conversion_batch(service.ctx, [service.event(a, RoutingKeys.PAID) for a in ids])
+    with Selects(service.services.engine) as selects:
+        assert stages.issuance_batch(service.ctx, [service.event(a, RoutingKeys.CONVERTED) for a in ids]) == [None] * 4
+    assert [service.status(a) for a in ids] == ["issued"] * 4
+    assert delivery.cards_by_application(service.db) == {a: 1 for a in ids}
+    # The licences with their holders (joined) and classes: a query each, for the four.
+    assert selects.of("licences") == 1 and selects.of("licence_classes") == 1
+    assert selects.of("portal_sync_items") == 1
 
 
 def test_a_step_failing_in_its_transaction_fails_alone(service):
