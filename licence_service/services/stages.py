@@ -135,13 +135,21 @@ def _aborts_batch(exc: BaseException) -> bool:
 Outcome = bool | BaseException
 
 
+class _StepFailed(Exception):
+    """A step failed in apply_batch's first run, which has no savepoints to roll it back alone."""
+
+
 def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome], *,
                 duplicate_means_done: bool = False, with_licences: bool = False,
                 lock_licences: bool = False) -> list[Outcome]:
-    """Run several events' steps in one transaction, each exactly as _apply would run it alone, in a
-    savepoint of its own: one that fails is rolled back alone and its exception returned in its
-    place, while the others commit together. An entry that is already an outcome (decided before the
-    transaction) is passed through. Raises, committing nothing, when the transaction itself fails.
+    """Run several events' steps in one transaction, each exactly as _apply would run it alone: one
+    that fails is rolled back alone and its exception returned in its place, while the others commit
+    together. An entry that is already an outcome (decided before the transaction) is passed
+    through. Raises, committing nothing, when the transaction itself fails.
+
+    The steps are first run together without savepoints: a savepoint and its flush per step cost a
+    batch a fifth of its time, and steps rarely fail. Only when one does (or the commit finds a
+    unique-key conflict) is that run rolled back and the batch run again with a savepoint per step.
 
     Applications are locked in the order of their ids, so two batches do not deadlock over them
     (PostgreSQL; a deadlock it still detects fails the batch like any lost transaction, and the
@@ -150,6 +158,18 @@ def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome]
     `with_licences`: the steps read their applications' licences, loaded here for all at once (as
     the next DongBoHoSoMC items' seqs are); `lock_licences`: locked first, in the order of their
     numbers, so that they are read as they stand under the lock (PostgreSQL)."""
+    options = {"duplicate_means_done": duplicate_means_done, "with_licences": with_licences,
+               "lock_licences": lock_licences}
+    try:
+        return _apply_steps(ctx, handler, steps, savepoints=False, **options)
+    except _StepFailed as failed:
+        log.info("%s: a step of a batch of %d failed (%s); running the batch again step by step", handler,
+                 len(steps), type(failed.__cause__).__name__)
+        return _apply_steps(ctx, handler, steps, savepoints=True, **options)
+
+
+def _apply_steps(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome], *, savepoints: bool,
+                 duplicate_means_done: bool, with_licences: bool, lock_licences: bool) -> list[Outcome]:
     results: list[Outcome] = [s if not isinstance(s, Step) else False for s in steps]
     order = sorted((i for i, s in enumerate(steps) if isinstance(s, Step)),
                    key=lambda i: steps[i].event.application_id)  # type: ignore[union-attr]
@@ -169,6 +189,15 @@ def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome]
             step = steps[i]
             assert isinstance(step, Step)
             with log_context(application_id=step.event.application_id, correlation_id=step.event.correlation_id):
+                if not savepoints:
+                    try:
+                        results[i] = _apply_in(uow, handler, step, loaded)
+                    except Exception as exc:
+                        if _aborts_batch(exc):
+                            raise
+                        raise _StepFailed from exc
+                    loaded.seen.add(step.event.event_id)
+                    continue
                 appended = len(uow.appended)
                 try:
                     with uow.session.begin_nested():
@@ -187,7 +216,12 @@ def apply_batch(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome]
                     if _aborts_batch(exc):
                         raise
                     results[i] = exc
-        uow.commit()
+        try:
+            uow.commit()
+        except IntegrityError as exc:
+            if savepoints:
+                raise
+            raise _StepFailed from exc  # which step's, only savepoints can tell
     return results
 
 

@@ -47,17 +47,19 @@ def test_each_stage_batch_moves_every_application_on_with_its_single_effects(ser
     assert all(history[application_id] == delivery.ISSUED_HISTORY for application_id in ids)
 
 
-class Selects:
-    """The SELECT statements an engine runs while counting (whitespace folded)."""
+class Statements:
+    """The statements an engine runs while counting (whitespace folded)."""
 
     def __init__(self, engine: Any) -> None:
-        self.engine, self.statements = engine, []
+        self.engine, self.all, self.statements = engine, [], []
 
     def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            self.statements.append(" ".join(statement.split()))
+        folded = " ".join(statement.split())
+        self.all.append(folded)
+        if folded.upper().startswith("SELECT"):
+            self.statements.append(folded)
 
-    def __enter__(self) -> Selects:
+    def __enter__(self) -> Statements:
         sa_event.listen(self.engine, "before_cursor_execute", self._seen)
         return self
 
@@ -65,7 +67,11 @@ class Selects:
         sa_event.remove(self.engine, "before_cursor_execute", self._seen)
 
     def of(self, table: str) -> int:
+        """SELECTs from this table."""
         return len([s for s in self.statements if f"FROM {table} " in s + " "])
+
+    def savepoints(self) -> int:
+        return len([s for s in self.all if s.upper().startswith("SAVEPOINT")])
 
 
 def test_a_batch_reads_its_applications_and_processed_events_once_not_per_event(service):
@@ -74,12 +80,13 @@ def test_a_batch_reads_its_applications_and_processed_events_once_not_per_event(
     ids = [service.submit(citizen) for citizen in people]
     stages.checks_batch(service.ctx, [service.event(a, RoutingKeys.RECEIVED) for a in ids])
     events = [service.event(a, RoutingKeys.ACCEPTED) for a in ids]
-    with Selects(service.services.engine) as selects:
+    with Statements(service.services.engine) as selects:
         assert stages.fee_batch(service.ctx, events) == [None] * 4
     assert [service.status(a) for a in ids] == ["awaiting_payment"] * 4
     assert selects.of("applications") == 1
     assert selects.of("processed_events") == 1
     assert selects.of("portal_sync_items") == 1  # the next DongBoHoSoMC items' seqs
+    assert selects.savepoints() == 0  # no step failed: no savepoint was needed
 
 
 def test_an_issuance_batch_reads_its_licences_once_not_per_event(service):
@@ -89,7 +96,7 @@ def test_an_issuance_batch_reads_its_licences_once_not_per_event(service):
     for application_id in ids:
         service.drive_to(application_id, "processing")
     stages.conversion_batch(service.ctx, [service.event(a, RoutingKeys.PAID) for a in ids])
-    with Selects(service.services.engine) as selects:
+    with Statements(service.services.engine) as selects:
         assert stages.issuance_batch(service.ctx, [service.event(a, RoutingKeys.CONVERTED) for a in ids]) == [None] * 4
     assert [service.status(a) for a in ids] == ["issued"] * 4
     assert delivery.cards_by_application(service.db) == {a: 1 for a in ids}
