@@ -164,6 +164,29 @@ class CountingBatches:
         return stages.fee_batch(self.ctx, events)
 
 
+def run_fee_worker(service: Any, ids: list[str], prefetch: int | None = None) -> tuple[CountingBatches, list[Any]]:
+    """A fee worker with a batch handler, run until these applications await payment and every
+    message in its queue is acknowledged; its batches, and the dead letters then."""
+    url = service.services.broker_url
+    batches = CountingBatches(service.ctx)
+    worker = StageWorker("fee", lambda event: stages.fee(service.ctx, event), handle_batch=batches, prefetch=prefetch)
+    worker.configure(service.services)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(url, stop), daemon=True)
+    thread.start()
+    client = redis_lib.Redis.from_url(url)
+    try:
+        wait_for(lambda: all(service.status(a) == "awaiting_payment" for a in ids), timeout=60, interval=0.1,
+                 message="every application past the fee stage")
+        wait_for(lambda: client.llen(queue_name("fee")) == 0 and client.hlen("unacked") == 0, timeout=30,
+                 interval=0.1, message="every message acknowledged")
+        with service.uow() as uow:
+            return batches, list(uow.deliveries.dead_letters(include_replayed=True))
+    finally:
+        stop.set()
+        thread.join(30)
+
+
 def test_a_worker_handles_what_waits_in_its_queue_in_batches_and_acknowledges_every_message(service):
     people = delivery.citizens(12)
     delivery.seed(service.uow(), people)
@@ -181,23 +204,7 @@ def test_a_worker_handles_what_waits_in_its_queue_in_batches_and_acknowledges_ev
         # and one that can never be handled, in the middle of a batch
         producer.publish({**events[0].to_dict(), "application_id": UNKNOWN, "event_id": "x-1"},
                          exchange=events_exchange, routing_key=RoutingKeys.ACCEPTED, serializer="json", declare=[])
-    batches = CountingBatches(service.ctx)
-    worker = StageWorker("fee", lambda event: stages.fee(service.ctx, event), handle_batch=batches)
-    worker.configure(service.services)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(url, stop), daemon=True)
-    thread.start()
-    client = redis_lib.Redis.from_url(url)
-    try:
-        wait_for(lambda: all(service.status(a) == "awaiting_payment" for a in ids), timeout=60, interval=0.1,
-                 message="every application past the fee stage")
-        wait_for(lambda: client.llen(queue_name("fee")) == 0 and client.hlen("unacked") == 0, timeout=30,
-                 interval=0.1, message="every message acknowledged")
-        with service.uow() as uow:
-            letters = list(uow.deliveries.dead_letters(include_replayed=True))
-    finally:
-        stop.set()
-        thread.join(30)
+    batches, letters = run_fee_worker(service, ids)
     assert max(batches.sizes) > 1, batches.sizes
     assert [letter.event_id for letter in letters] == ["x-1"]
     assert all(len(delivery.history_by_application(service.db)[a]) == 3 for a in ids)
@@ -222,23 +229,7 @@ def test_a_message_carrying_many_events_has_each_handled_alone_and_is_acknowledg
         producer = Producer(conn.default_channel)
         for chunk in (bodies[:15], bodies[15:]):
             producer.publish(batch_body(chunk), exchange="", routing_key=queue_name("fee"), serializer="json")
-    batches = CountingBatches(service.ctx)
-    worker = StageWorker("fee", lambda event: stages.fee(service.ctx, event), handle_batch=batches, prefetch=10)
-    worker.configure(service.services)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(url, stop), daemon=True)
-    thread.start()
-    client = redis_lib.Redis.from_url(url)
-    try:
-        wait_for(lambda: all(service.status(a) == "awaiting_payment" for a in ids), timeout=60, interval=0.1,
-                 message="every application past the fee stage")
-        wait_for(lambda: client.llen(queue_name("fee")) == 0 and client.hlen("unacked") == 0, timeout=30,
-                 interval=0.1, message="both messages acknowledged")
-        with service.uow() as uow:
-            letters = list(uow.deliveries.dead_letters(include_replayed=True))
-    finally:
-        stop.set()
-        thread.join(30)
+    batches, letters = run_fee_worker(service, ids, prefetch=10)
     assert max(batches.sizes) == 10 and sum(batches.sizes) == 24, batches.sizes  # the unknown one included
     assert sorted(letter.event_id for letter in letters) == ["x-malformed", "x-unknown"]
     assert {letter.body["event_id"] for letter in letters} == {"x-malformed", "x-unknown"}  # the event, not the batch
