@@ -99,7 +99,7 @@ class Payments(MethodView):
         """Record the fee payment (idempotent by transaction_id)."""
         try:
             result = service.pay(_uow(), str(application_id), data, client_id=g.principal.client_id,
-                                 correlation_id=_correlation_id())
+                                 correlation_id=_correlation_id(), read_uow_factory=services_for(current_app).read_uow)
         except service.PaymentRejected as exc:
             return validation_problem(exc.errors)
         return presenters.status_only(result.application), 202 if result.created else 200

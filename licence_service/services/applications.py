@@ -16,7 +16,13 @@ from licence_service.domain.regime import regime_for
 from licence_service.messaging.envelope import Event
 from licence_service.messaging.names import RoutingKeys
 from licence_service.services.photos import keep_photo, photo_key
-from licence_service.services.transitions import InvalidTransition, change_status, emit, insert_new
+from licence_service.services.transitions import (
+    InvalidTransition,
+    change_status,
+    change_status_if_unchanged,
+    emit,
+    insert_new,
+)
 from licence_service.store import models
 
 
@@ -155,14 +161,62 @@ class PaymentResult:
 
 
 def pay(uow_factory: Any, application_id: str, data: dict[str, Any], *, client_id: str,
-        correlation_id: str | None = None) -> PaymentResult:
-    """Record a fee payment (R-FEE: the full fee, once) and move the application to processing."""
+        correlation_id: str | None = None, read_uow_factory: Any = None) -> PaymentResult:
+    """Record a fee payment (R-FEE: the full fee, once) and move the application to processing.
+
+    With `read_uow_factory`, the application and any earlier payment of the transaction are read
+    first without the database's write lock (SQLite), and the payment written with a conditional
+    UPDATE of the application (transitions.change_status_if_unchanged): the lock is held for the
+    writes alone. Anything but a first payment of an unchanged application awaiting it (a repeat,
+    another state, a concurrent change) is answered by the locked path."""
     try:
+        if read_uow_factory is not None:
+            result = _record_payment_unlocked(uow_factory, read_uow_factory, application_id, data, client_id,
+                                              correlation_id)
+            if result is not None:
+                return result
         return _record_payment(uow_factory, application_id, data, client_id, correlation_id)
     except IntegrityError:
         # The same transaction id raced in concurrently (a retry, or a mix-up between two
         # applications): the unique index kept one. Answer as if this request came second.
         return _record_payment(uow_factory, application_id, data, client_id, correlation_id)
+
+
+def _check_fee(application: models.Application, data: dict[str, Any]) -> None:
+    problems: dict[str, list[str]] = {}
+    if data["amount"] != application.fee_amount:
+        problems["amount"] = [f"must equal the fee of {application.fee_amount} VND"]
+    if data["currency"] != application.fee_currency:
+        problems["currency"] = [f"must be {application.fee_currency}"]
+    if problems:
+        raise PaymentRejected(problems)
+
+
+def _payment_rows(uow: Any, application: models.Application, data: dict[str, Any],
+                  correlation_id: str | None) -> None:
+    """The payment and the paid event, appended to the unit of work (the status change is the caller's)."""
+    uow.append(models.Payment(application_id=application.id, transaction_id=data["transaction_id"],
+                              amount=data["amount"], currency=data["currency"], paid_at=data["paid_at"]))
+    emit(uow, Event(type=RoutingKeys.PAID, application_id=application.id, correlation_id=correlation_id))
+
+
+def _record_payment_unlocked(uow_factory: Any, read_uow_factory: Any, application_id: str, data: dict[str, Any],
+                             client_id: str, correlation_id: str | None) -> PaymentResult | None:
+    with read_uow_factory() as uow:
+        application = uow.applications.get(application_id, with_history=False)
+        if application is None or application.status != "awaiting_payment":
+            return None
+        if uow.applications.payment_by_transaction(data["transaction_id"]) is not None:
+            return None
+    _check_fee(application, data)
+    with uow_factory() as uow:
+        if not change_status_if_unchanged(uow, application, "processing", actor=client_id,
+                                          note=f"fee paid, transaction {data['transaction_id']}",
+                                          correlation_id=correlation_id, also={"fee_paid": True}):
+            return None  # changed since it was read
+        _payment_rows(uow, application, data, correlation_id)
+        uow.commit()
+    return PaymentResult(application, created=True)
 
 
 def _record_payment(uow_factory: Any, application_id: str, data: dict[str, Any], client_id: str,
@@ -182,26 +236,11 @@ def _record_payment(uow_factory: Any, application_id: str, data: dict[str, Any],
             return PaymentResult(application, created=False)
         if application.status != "awaiting_payment":
             raise InvalidTransition(f"application is {application.status}, not awaiting payment")
-        problems: dict[str, list[str]] = {}
-        if data["amount"] != application.fee_amount:
-            problems["amount"] = [f"must equal the fee of {application.fee_amount} VND"]
-        if data["currency"] != application.fee_currency:
-            problems["currency"] = [f"must be {application.fee_currency}"]
-        if problems:
-            raise PaymentRejected(problems)
-        uow.append(
-            models.Payment(
-                application_id=application.id,
-                transaction_id=data["transaction_id"],
-                amount=data["amount"],
-                currency=data["currency"],
-                paid_at=data["paid_at"],
-            )
-        )
+        _check_fee(application, data)
         application.fee_paid = True
         change_status(uow, application, "processing", actor=client_id,
                       note=f"fee paid, transaction {data['transaction_id']}", correlation_id=correlation_id)
-        emit(uow, Event(type=RoutingKeys.PAID, application_id=application.id, correlation_id=correlation_id))
+        _payment_rows(uow, application, data, correlation_id)
         uow.commit()
         return PaymentResult(application, created=True)
 

@@ -5,6 +5,7 @@ the caller's transaction."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from licence_service.domain.model import PORTAL_STATUS
 from licence_service.messaging.envelope import Event
@@ -36,6 +37,34 @@ def change_status(
     uow.append(history)
     if portal_changed:
         owe_portal_sync(uow, application, history.portal_status, correlation_id=correlation_id)
+
+
+def change_status_if_unchanged(
+    uow: UnitOfWork,
+    application: models.Application,
+    status: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    correlation_id: str | None = None,
+    also: dict[str, Any] | None = None,
+) -> bool:
+    """change_status for an application read in an earlier transaction (so not in this one's
+    session): its row gets the new status and the `also` columns only if it has not changed since
+    it was read, with one conditional UPDATE instead of a locked read and the ORM's flush. Returns
+    False when it has changed: nothing is written, and `application` is stale."""
+    expected_status, read_at = application.status, application.updated_at
+    portal_changed, history = _set_status(application, status, actor=actor, note=note, event_id=None, at=None)
+    values = {"status": status, "portal_status": history.portal_status, "updated_at": history.at, **(also or {})}
+    if not uow.applications.update_if_unchanged(application.id, status=expected_status, updated_at=read_at,
+                                                values=values):
+        return False
+    for column, value in (also or {}).items():
+        setattr(application, column, value)
+    uow.append(history)
+    if portal_changed:
+        owe_portal_sync(uow, application, history.portal_status, correlation_id=correlation_id)
+    return True
 
 
 def _set_status(

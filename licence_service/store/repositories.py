@@ -112,6 +112,17 @@ class ApplicationRepository:
         rows = self.session.scalars(_get_many_stmt(with_history), {"ids": list(application_ids)})
         return {application.id: application for application in rows}
 
+    def update_if_unchanged(self, application_id: str, *, status: str, updated_at: dt.datetime,
+                            values: dict[str, Any]) -> bool:
+        """Set `values` on an application read earlier, only if it is still in `status` and has not
+        been changed since `updated_at`: one conditional UPDATE, so the row need not be read again
+        in this transaction. False when it has changed (nothing is written)."""
+        table = models.Application.__table__
+        stmt = (update(table)
+                .where(table.c.id == application_id, table.c.status == status, table.c.updated_at == updated_at)
+                .values(**values))
+        return self.session.connection().execute(stmt).rowcount == 1
+
     def get_by_dossier(self, portal_dossier_id: str) -> models.Application | None:
         stmt = select(models.Application).where(models.Application.portal_dossier_id == portal_dossier_id)
         return self.session.scalars(stmt).one_or_none()

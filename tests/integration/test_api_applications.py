@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import threading
 from typing import Any
 
 import pytest
@@ -226,6 +229,54 @@ def test_a_payment_does_not_read_the_application_s_history_and_still_appends_to_
         history = uow.session.scalars(select(models.ApplicationHistory.status).where(
             models.ApplicationHistory.application_id == awaiting_payment).order_by(models.ApplicationHistory.id)).all()
     assert history[-1] == "processing" and len(history) >= 2
+
+
+def test_a_payment_reads_without_the_write_lock_and_holds_it_only_for_its_writes(
+        client, services, portal_headers, awaiting_payment):
+    # On SQLite the writer lock serialises every process's writes: the payment's reads (the
+    # application, an earlier payment of the transaction) are done before it is taken, and the
+    # application is moved on with one UPDATE conditional on it being unchanged since.
+    from licence_service.store import sqlite_writer_lock
+
+    statements: list[tuple[str, bool]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        held = bool(sqlite_writer_lock._held.get(threading.get_ident()))
+        statements.append((" ".join(statement.split()), held))
+
+    event.listen(services.engine, "before_cursor_execute", seen)
+    try:
+        assert pay(client, portal_headers, awaiting_payment).status_code == 202
+    finally:
+        event.remove(services.engine, "before_cursor_execute", seen)
+    reads = [held for text, held in statements if text.startswith("SELECT") and ("FROM applications" in text
+                                                                                or "FROM payments" in text)]
+    updates = [(text, held) for text, held in statements if text.startswith("UPDATE applications")]
+    assert reads and not any(reads)
+    [(update, held)] = updates
+    assert held and "WHERE applications.id = ? AND applications.status = ? AND applications.updated_at = ?" in update
+    assert counts(services)["payments"] == 1
+
+
+def test_a_payment_whose_application_changed_after_it_was_read_gets_the_answer_of_its_new_state(
+        services, awaiting_payment):
+    # Withdrawn between the payment's read and its write: the conditional UPDATE changes nothing,
+    # and the locked path answers for the application as it now is (409), recording no payment.
+    from licence_service.services import applications as service
+
+    @contextlib.contextmanager
+    def read_then_withdrawn() -> Any:
+        with services.read_uow() as uow:
+            yield uow
+        service.withdraw(services.uow, awaiting_payment, "changed my mind", client_id="portal")
+
+    data = {"transaction_id": "PAYGOV-9", "amount": 135000, "currency": "VND",
+            "paid_at": dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)}
+    with pytest.raises(service.InvalidTransition, match="withdrawn, not awaiting payment"):
+        service.pay(services.uow, awaiting_payment, data, client_id="portal", read_uow_factory=read_then_withdrawn)
+    assert counts(services)["payments"] == 0
+    with services.uow() as uow:
+        assert uow.applications.get(awaiting_payment).status == "withdrawn"
 
 
 def test_status_changes_in_one_transaction_owe_portal_calls_numbered_in_order_without_a_flush_between(
