@@ -11,6 +11,7 @@ import csv
 import datetime
 import io
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -86,9 +87,9 @@ def decode_problems(text: str) -> list[tuple[str, str]]:
     return [tuple(entry.split(_SEP_FIELD, 1)) for entry in text.split(_SEP_ENTRY)]  # type: ignore[misc]
 
 
-# Licence number, card serial and citizen ID (positions in COLUMNS) differ on every licence:
+# Licence number, card serial, citizen ID and CMND (positions in COLUMNS) differ on every licence:
 # never memoised.
-_UNIQUE_COLUMNS = frozenset({0, 1, 5})
+_UNIQUE_COLUMNS = frozenset({0, 1, 5, 6})
 
 
 def _iso(fn: Callable[[str], datetime.date | None]) -> Callable[[str], str | None]:
@@ -110,12 +111,13 @@ def _dob(today: datetime.date) -> Callable[[str], tuple[str | None, int]]:
 class RowParser:
     """Turns the fields of one data row into a `Staged` row; never raises for bad content.
 
-    This runs once per row of multi-million-row files, so it is written for speed rather than
-    brevity: fields that repeat across rows (dates, class, sex, status, names, ...) are a dictionary
-    hit in a bounded memo of their normaliser (good values only: a bad value is rare and simply
-    normalised again, which also records its problem); fields unique to a licence (number, card
-    serial, citizen ID) take a cheap "already clean" test before the normaliser. Checks across
-    fields compare ISO date strings.
+    ``parse(fields, line)`` runs once per row of multi-million-row files, so it is written for speed
+    rather than brevity (`_compile`): fields that repeat across rows (dates, class, sex, status,
+    names, ...) are a dictionary hit in a bounded memo of their normaliser (good values only: a bad
+    value is rare and simply normalised again, which also records its problem); fields unique to a
+    licence (number, card serial, citizen ID, CMND) take a cheap "already clean" test before the
+    normaliser. Checks across fields compare ISO date strings. tests/unit/legacy/test_fast_paths.py
+    checks that a parser with warm memos gives exactly the rows a fresh one does.
     """
 
     def __init__(self, header: list[str], today: datetime.date | None = None) -> None:
@@ -144,6 +146,8 @@ class RowParser:
         )
         self._memo: tuple[dict[str, object], ...] = tuple({} for _ in COLUMNS)
         self._cid_memo: dict[tuple[str, object, object], list[str]] = {}
+        # `parse(fields, line)`: see `_compile`.
+        self.parse = self._compile()
 
     def _slow(self, k: int, raw: str, problems: list[tuple[str, str]]) -> object:
         """Normalise column ``k`` for real: record a problem, or memoise the good value."""
@@ -165,120 +169,140 @@ class RowParser:
         key = (cid[:6], sex, birth_year)
         found = self._cid_memo.get(key)
         if found is None:
+            # (The parse looks the memo up itself and calls this only on a miss.)
             when = datetime.date(birth_year, 1, 1) if isinstance(birth_year, int) else None
             found = citizen_id_problems(cid[:6] + "000000", sex if isinstance(sex, str) else None, when)
             if len(self._cid_memo) < _CACHE_LIMIT:
                 self._cid_memo[key] = found
         return found
 
-    def parse(self, fields: list[str], line: int) -> Staged:
-        if len(fields) != self.width:
-            return self._wrong_width(fields, line)
-        problems: list[tuple[str, str]] = []
+    def _compile(self) -> Callable[[list[str], int], Staged]:
+        """The per-row parse, as a closure over the memos and the column positions (local
+        variables cost less to reach than attributes, and this runs once per row)."""
+        width = self.width
+        at = self._at
+        # In the Department's layout the fields are in COLUMNS order already.
+        pick = None if at == tuple(range(width)) else itemgetter(*at)
+        (m_name, m_dob, m_sex, m_nat, m_res, m_prov, m_class, m_passed, m_issued, m_expiry, m_status,
+         m_points) = self._memo[2:5] + self._memo[7:]
         slow = self._slow
-        (m_name, m_dob, m_sex, m_legacy, m_nat, m_res, m_prov, m_class, m_passed, m_issued, m_expiry,
-         m_status, m_points) = self._memo[2:5] + self._memo[6:]
-        (a_number, a_serial, a_name, a_dob, a_sex, a_cid, a_legacy, a_nat, a_res, a_prov, a_class,
-         a_passed, a_issued, a_expiry, a_status, a_points) = self._at
+        cid_memo = self._cid_memo
+        cid_problems = self._citizen_id_problems
+        cutoff = self._cutoff
+        wrong_width = self._wrong_width
+        new = tuple.__new__
 
-        # Memo hits by subscript (a missing key raises): three times cheaper than dict.get here.
-        raw = fields[a_number]
-        number = raw if len(raw) == 12 and raw.isdigit() and raw.isascii() else slow(0, raw, problems)
-        raw = fields[a_serial]
-        serial = raw if 0 < len(raw) <= 16 and raw.isalnum() and raw.isascii() else slow(1, raw, problems)
-        raw = fields[a_name]
-        try:
-            name = m_name[raw]
-        except KeyError:
-            name = slow(2, raw, problems)
-        raw = fields[a_dob]
-        try:
-            dob_year = m_dob[raw]
-        except KeyError:
-            dob_year = slow(3, raw, problems)
-        dob, birth_year = dob_year if dob_year is not None else (None, None)  # type: ignore[misc]
-        raw = fields[a_sex]
-        try:
-            sex = m_sex[raw]
-        except KeyError:
-            sex = slow(4, raw, problems)
-        raw_cid = fields[a_cid]
-        cid = raw_cid if len(raw_cid) == 12 and raw_cid.isdigit() and raw_cid.isascii() else slow(5, raw_cid, problems)
-        raw_legacy = fields[a_legacy]
-        try:
-            legacy = m_legacy[raw_legacy]
-        except KeyError:
-            legacy = slow(6, raw_legacy, problems)
-        raw = fields[a_nat]
-        try:
-            nationality = m_nat[raw]
-        except KeyError:
-            nationality = slow(7, raw, problems)
-        raw = fields[a_res]
-        try:
-            residence = m_res[raw]
-        except KeyError:
-            residence = slow(8, raw, problems)
-        raw = fields[a_prov]
-        try:
-            province = m_prov[raw]
-        except KeyError:
-            province = slow(9, raw, problems)
-        raw = fields[a_class]
-        try:
-            code = m_class[raw]
-        except KeyError:
-            code = slow(10, raw, problems)
-        raw = fields[a_passed]
-        try:
-            passed = m_passed[raw]
-        except KeyError:
-            passed = slow(11, raw, problems)
-        raw = fields[a_issued]
-        try:
-            issued = m_issued[raw]
-        except KeyError:
-            issued = slow(12, raw, problems)
-        raw = fields[a_expiry]
-        try:
-            valid_until = m_expiry[raw]
-        except KeyError:
-            valid_until = slow(13, raw, problems)
-        raw = fields[a_status]
-        try:
-            status = m_status[raw]
-        except KeyError:
-            status = slow(14, raw, problems)
-        raw = fields[a_points]
-        try:
-            points = m_points[raw]
-        except KeyError:
-            points = slow(15, raw, problems)
+        def parse(fields: list[str], line: int) -> Staged:
+            if len(fields) != width:
+                return wrong_width(fields, line)
+            (raw_number, raw_serial, raw_name, raw_dob, raw_sex, raw_cid, raw_legacy, raw_nat, raw_res, raw_prov,
+             raw_class, raw_passed, raw_issued, raw_expiry, raw_status, raw_points) = (
+                fields if pick is None else pick(fields))
+            problems: list[tuple[str, str]] = []
+            # Columns in COLUMNS order, so problems come in that order. Unique columns: an
+            # "already clean" test (a clean value is its own normal form: nothing to strip);
+            # the others: a memo hit by subscript (a missing key raises: three times cheaper than
+            # dict.get here), else the normaliser, which records the problem or memoises.
+            if len(raw_number) == 12 and raw_number.isdigit() and raw_number.isascii():
+                number = raw_number
+            else:
+                number = slow(0, raw_number, problems)
+            if 0 < len(raw_serial) <= 16 and raw_serial.isalnum() and raw_serial.isascii():
+                serial = raw_serial
+            else:
+                serial = slow(1, raw_serial, problems)
+            try:
+                name = m_name[raw_name]
+            except KeyError:
+                name = slow(2, raw_name, problems)
+            try:
+                dob, birth_year = m_dob[raw_dob]
+            except KeyError:
+                found = slow(3, raw_dob, problems)
+                dob, birth_year = found if found is not None else (None, None)  # type: ignore[misc]
+            try:
+                sex = m_sex[raw_sex]
+            except KeyError:
+                sex = slow(4, raw_sex, problems)
+            if len(raw_cid) == 12 and raw_cid.isdigit() and raw_cid.isascii():
+                cid = raw_cid
+            elif raw_cid:
+                cid = slow(5, raw_cid, problems)
+            else:
+                cid = None
+            if not raw_legacy:
+                legacy = None
+            elif len(raw_legacy) == 9 and raw_legacy.isdigit() and raw_legacy.isascii():
+                legacy = raw_legacy
+            else:
+                legacy = slow(6, raw_legacy, problems)
+            try:
+                nationality = m_nat[raw_nat]
+            except KeyError:
+                nationality = slow(7, raw_nat, problems)
+            try:
+                residence = m_res[raw_res]
+            except KeyError:
+                residence = slow(8, raw_res, problems)
+            try:
+                province = m_prov[raw_prov]
+            except KeyError:
+                province = slow(9, raw_prov, problems)
+            try:
+                code = m_class[raw_class]
+            except KeyError:
+                code = slow(10, raw_class, problems)
+            try:
+                passed = m_passed[raw_passed]
+            except KeyError:
+                passed = slow(11, raw_passed, problems)
+            try:
+                issued = m_issued[raw_issued]
+            except KeyError:
+                issued = slow(12, raw_issued, problems)
+            try:
+                valid_until = m_expiry[raw_expiry]
+            except KeyError:
+                valid_until = slow(13, raw_expiry, problems)
+            try:
+                status = m_status[raw_status]
+            except KeyError:
+                status = slow(14, raw_status, problems)
+            try:
+                points = m_points[raw_points]
+            except KeyError:
+                points = slow(15, raw_points, problems)
 
-        if cid is not None:
-            for detail in self._citizen_id_problems(cid, sex, birth_year):  # type: ignore[arg-type]
-                problems.append(("bad_citizen_id", f"{cid} {detail}"))
-        elif legacy is None and not raw_cid.strip() and not raw_legacy.strip():
-            problems.append(("missing_identity", "neither SO_CCCD nor SO_CMND"))
-        if issued is not None:
-            if issued > self._cutoff:  # type: ignore[operator]
-                problems.append(("issued_after_2024", f"{issued}: the Department issued its last card {self._cutoff}"))
-            if passed is not None and passed > issued:  # type: ignore[operator]
-                problems.append(("issued_before_passed", f"issued {issued}, passed {passed}"))
-            if valid_until is not None and valid_until < issued:  # type: ignore[operator]
-                problems.append(("expiry_before_issue", f"expires {valid_until}, issued {issued}"))
-        if passed is not None and birth_year is not None:
-            born = dob if dob is not None else str(birth_year)
-            if passed < born:  # type: ignore[operator]
-                problems.append(("passed_before_birth", f"passed {passed}, born {born}"))
+            if cid is not None:
+                try:
+                    details = cid_memo[cid[:6], sex, birth_year]
+                except KeyError:
+                    details = cid_problems(cid, sex, birth_year)  # type: ignore[arg-type]
+                for detail in details:
+                    problems.append(("bad_citizen_id", f"{cid} {detail}"))
+            elif legacy is None and not raw_cid.strip() and not raw_legacy.strip():
+                problems.append(("missing_identity", "neither SO_CCCD nor SO_CMND"))
+            if issued is not None:
+                if issued > cutoff:  # type: ignore[operator]
+                    problems.append(("issued_after_2024", f"{issued}: the Department issued its last card {cutoff}"))
+                if passed is not None and passed > issued:  # type: ignore[operator]
+                    problems.append(("issued_before_passed", f"issued {issued}, passed {passed}"))
+                if valid_until is not None and valid_until < issued:  # type: ignore[operator]
+                    problems.append(("expiry_before_issue", f"expires {valid_until}, issued {issued}"))
+            if passed is not None and birth_year is not None:
+                born = dob if dob is not None else str(birth_year)
+                if passed < born:  # type: ignore[operator]
+                    problems.append(("passed_before_birth", f"passed {passed}, born {born}"))
 
-        # tuple.__new__ builds the named tuple without its Python-level __new__ (a hot path).
-        return tuple.__new__(Staged, (
-            line, number or "", "" if number is not None else fields[a_number].strip(),
-            encode_problems(problems) if problems else "", serial, name, dob, birth_year, sex, cid,
-            legacy, nationality, province, residence, code, passed, issued, valid_until, status,
-            points,
-        ))
+            # tuple.__new__ builds the named tuple without its Python-level __new__.
+            return new(Staged, (  # type: ignore[no-any-return]
+                line, number or "", "" if number is not None else raw_number.strip(),
+                encode_problems(problems) if problems else "", serial, name, dob, birth_year, sex, cid,
+                legacy, nationality, province, residence, code, passed, issued, valid_until, status,
+                points,
+            ))
+
+        return parse
 
     def _wrong_width(self, fields: list[str], line: int) -> Staged:
         at = self._at[0]
