@@ -30,7 +30,7 @@ from licence_service.domain.classes import OLD_CLASS_ORDER
 from licence_service.domain.names import same_name
 from licence_service.legacy.rows import Staged, decode_problems
 
-__all__ = ["ClassData", "LicenceRecord", "PersonData", "Reject", "build_licence", "view"]
+__all__ = ["ClassData", "LicenceRecord", "PersonData", "Reject", "build_licence", "single_licence", "view"]
 
 
 class PersonData(NamedTuple):
@@ -70,14 +70,10 @@ class LicenceRecord(NamedTuple):
     points: int
     card_serial: str | None
     classes: tuple[ClassData, ...]  # in R-CLASS printing order
-    # Whether a citizen ID, CMND or card serial of this licence may already have been claimed by
-    # an earlier licence of the same run (set by the reader, see pipeline.RunClaims): only such
-    # licences need checking against what the run wrote before.
-    suspect: bool = False
 
 
 # Positions in a record, for the hot paths that index plain tuples.
-NUMBER, LINES, PERSON, ISSUED_ON, STATUS, POINTS, CARD_SERIAL, CLASSES, SUSPECT = range(9)
+NUMBER, LINES, PERSON, ISSUED_ON, STATUS, POINTS, CARD_SERIAL, CLASSES = range(8)
 # Positions in a person.
 CITIZEN_ID, LEGACY_ID, BIRTH_YEAR = 0, 1, 4
 NO_RESTRICTIONS = "[]"
@@ -87,7 +83,7 @@ def view(record: tuple[Any, ...]) -> LicenceRecord:
     """A record with named fields, nested ones included."""
     return LicenceRecord(
         *record[:PERSON], PersonData._make(record[PERSON]), *record[ISSUED_ON:CLASSES],
-        tuple(ClassData._make(c) for c in record[CLASSES]), *record[SUSPECT:],
+        tuple(ClassData._make(c) for c in record[CLASSES]),
     )
 
 
@@ -160,7 +156,10 @@ def build_licence(rows: Sequence[Staged]) -> tuple[tuple[Any, ...] | None, list[
         (row,) = rows
         if row.problems:
             return None, [Reject(row.line, row.number, tuple(decode_problems(row.problems)))]
-        return _single(row), []
+        return single_licence(row), []
+    if _in_agreement(rows):
+        first = rows[0]
+        return _licence(first[1], rows, _person_tuple(first)), []
     reference = next((r for r in rows if not r.problems), None)
     if reference is None:
         return None, [Reject(r.line, r.number, tuple(decode_problems(r.problems))) for r in rows]
@@ -188,31 +187,69 @@ def build_licence(rows: Sequence[Staged]) -> tuple[tuple[Any, ...] | None, list[
     return _licence(reference.number, accepted, person), rejects
 
 
-def _single(r: Staged) -> tuple[Any, ...]:
-    # The commonest licence, built as directly as possible (see LicenceRecord for the layout).
-    person = (
-        r.citizen_id, r.legacy_id, r.full_name, r.date_of_birth,
-        None if r.date_of_birth is not None else r.birth_year,
-        r.sex, r.nationality, r.province_code, r.residence,
-    )
-    licence_class = (r.number, r.class_code, r.passed_on, r.issued_on, r.valid_until, NO_RESTRICTIONS)
-    return (r.number, (r.line,), person, r.issued_on, r.status, r.points, r.card_serial, (licence_class,))
+def single_licence(row: Staged) -> tuple[Any, ...]:
+    """The licence of a licence number's only row, which has no problems of its own: the commonest
+    licence by far, built as directly as possible (see LicenceRecord for the layout)."""
+    (line, number, _, _, serial, name, dob, birth_year, sex, cid, legacy, nationality, province, residence,
+     code, passed, issued, valid_until, status, points) = row
+    person = (cid, legacy, name, dob, None if dob is not None else birth_year, sex, nationality, province, residence)
+    licence_class = (number, code, passed, issued, valid_until, NO_RESTRICTIONS)
+    return (number, (line,), person, issued, status, points, serial, (licence_class,))
 
 
-def _licence(number: str, accepted: list[Staged], person: PersonData) -> tuple[Any, ...]:
-    # The latest issued row gives the issue date and, when it has one, the card serial; on a tie
-    # the earlier line, so the choice does not depend on luck.
-    by_issue = sorted(accepted, key=lambda r: (r.issued_on, -r.line), reverse=True)
-    serial = next((r.card_serial for r in by_issue if r.card_serial), None)
-    classes = [(number, r.class_code, r.passed_on, r.issued_on, r.valid_until, NO_RESTRICTIONS) for r in accepted]
-    classes.sort(key=lambda c: _CLASS_RANK[c[1]])
-    return (
-        number,
-        tuple([r.line for r in accepted]),
-        tuple(person),
-        by_issue[0].issued_on,
-        max([r.status for r in accepted], key=_SEVERITY.__getitem__),
-        min([r.points for r in accepted]),  # type: ignore[type-var]
-        serial,
-        tuple(classes),
-    )
+# Positions in a Staged row, for the hot paths below (a named field costs a call to reach).
+_LINE, _NUMBER, _PROBLEMS, _SERIAL, _CLASS_CODE, _ISSUED_ON, _STATUS, _POINTS = 0, 1, 3, 4, 14, 16, 18, 19
+# The fields of a row that describe its person and that the rows of one licence must not contradict
+# (full name, date of birth, birth year, sex, citizen ID, CMND, nationality: see _conflicts).
+_COMPARED = slice(5, 12)
+
+
+def _in_agreement(rows: Sequence[Staged]) -> bool:
+    """Whether the rules above accept every row as it is: none has problems of its own, all
+    describe their person identically, and no class comes twice. Then the reference row is the
+    first, nothing contradicts it, nothing completes it, and every row is accepted: the commonest
+    case of a licence with several classes, decided without the comparisons (`build_licence` gives
+    the same licence either way)."""
+    first = rows[0]
+    person = first[_COMPARED]
+    codes = set()
+    for row in rows:
+        if row[_PROBLEMS] or row[_COMPARED] != person or row[_CLASS_CODE] in codes:
+            return False
+        codes.add(row[_CLASS_CODE])
+    return True
+
+
+def _person_tuple(r: Staged) -> tuple[Any, ...]:
+    return (r.citizen_id, r.legacy_id, r.full_name, r.date_of_birth,
+            None if r.date_of_birth is not None else r.birth_year,
+            r.sex, r.nationality, r.province_code, r.residence)
+
+
+def _class_rank(c: tuple[Any, ...]) -> int:
+    return _CLASS_RANK[c[1]]
+
+
+def _licence(number: str, accepted: Sequence[Staged], person: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The licence of its accepted rows (in line order), in one pass: the latest issued row gives
+    the issue date and, of the rows that have one, the most recently issued gives the card serial
+    (on a tie the earlier line, so the choice does not depend on luck); the most severe status and
+    the lowest points."""
+    lines = []
+    classes = []
+    issued_on, serial, serial_issued = "", None, ""
+    status, severity, points = "", -1, 99
+    for r in accepted:
+        issued = r[_ISSUED_ON]
+        lines.append(r[_LINE])
+        classes.append((number, r[_CLASS_CODE], r[15], issued, r[17], NO_RESTRICTIONS))
+        if issued > issued_on:  # strictly later: a tie keeps the earlier line
+            issued_on = issued
+        if r[_SERIAL] and (serial is None or issued > serial_issued):
+            serial, serial_issued = r[_SERIAL], issued
+        if _SEVERITY[r[_STATUS]] > severity:
+            status, severity = r[_STATUS], _SEVERITY[r[_STATUS]]
+        if r[_POINTS] < points:
+            points = r[_POINTS]
+    classes.sort(key=_class_rank)
+    return (number, tuple(lines), tuple(person), issued_on, status, points, serial, tuple(classes))

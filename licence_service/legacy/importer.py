@@ -272,7 +272,7 @@ def _write(
         batch: Batch = event[1]
         if transaction is None:
             transaction, opened = conn.begin(), time.monotonic()
-        rejected = batch.rejects + writer.apply(batch.records)
+        rejected = batch.rejects + writer.apply(batch.records, batch.suspects)
         if dry_run:
             transaction.rollback()  # it only read, but let go of any lock
             transaction = None

@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from licence_service.legacy.bloom import BloomFilter
-from licence_service.legacy.grouping import CARD_SERIAL, CITIZEN_ID, LEGACY_ID, NUMBER, PERSON, Reject, build_licence
+from licence_service.legacy.grouping import (
+    CARD_SERIAL,
+    CITIZEN_ID,
+    LEGACY_ID,
+    NUMBER,
+    PERSON,
+    Reject,
+    build_licence,
+    single_licence,
+)
 from licence_service.legacy.rows import ExportReader, MalformedFileError, RowParser, Staged, decode_problems
 from licence_service.legacy.scan import scan_export
 from licence_service.legacy.staging import StagingStore
@@ -37,6 +46,9 @@ _QUEUE_DEPTH = 2  # batches in flight between the reader process and the writer
 
 class Batch(NamedTuple):
     records: list[tuple[Any, ...]]  # LicenceRecord layout, ordered by licence number (index-friendly)
+    # Positions in `records` of the licences that may claim an identifier an earlier licence of the
+    # run claimed (see RunClaims), in ascending order.
+    suspects: list[int]
     rejects: list[Reject]  # rows rejected while reading, in line order
     rows_read: int  # data rows read so far, for the progress bar
 
@@ -84,7 +96,7 @@ def reader_events(
 
 class RunClaims:
     """Flags licences whose citizen ID, CMND or card serial an earlier licence of this run may
-    already have (`LicenceRecord.suspect`).
+    already have (`Batch.suspects`).
 
     One identifier, one licence: the writer must refuse a licence claiming what another holds. When
     the register was empty before the run, only the run itself can hold anything, and this lets the
@@ -96,17 +108,19 @@ class RunClaims:
     def __init__(self) -> None:
         self._citizen_ids, self._legacy_ids, self._serials = BloomFilter(24), BloomFilter(24), BloomFilter(24)
 
-    def flag(self, record: tuple[Any, ...]) -> tuple[Any, ...]:
-        person = record[PERSON]
-        suspect = False
-        # Every identifier is added, even once the licence is already suspect.
-        if person[CITIZEN_ID] is not None and self._citizen_ids.add(person[CITIZEN_ID]):
-            suspect = True
-        if person[LEGACY_ID] is not None and self._legacy_ids.add(person[LEGACY_ID]):
-            suspect = True
-        if record[CARD_SERIAL] is not None and self._serials.add(record[CARD_SERIAL]):
-            suspect = True
-        return (*record, suspect)
+    def suspects(self, records: list[tuple[Any, ...]]) -> list[int]:
+        """The positions in ``records`` (taken in order, after every earlier call's) of the licences
+        that may claim an identifier an earlier licence claimed."""
+        citizen_id, legacy_id, serial = self._citizen_ids.add, self._legacy_ids.add, self._serials.add
+        out = []
+        for i, record in enumerate(records):
+            person = record[PERSON]
+            cid, legacy, card = person[CITIZEN_ID], person[LEGACY_ID], record[CARD_SERIAL]
+            # `|`, not `or`: every identifier is added, even once the licence is already suspect.
+            if ((cid is not None and citizen_id(cid)) | (legacy is not None and legacy_id(legacy))
+                    | (card is not None and serial(card))):
+                out.append(i)
+        return out
 
 
 def _reader_events(
@@ -121,10 +135,10 @@ def _reader_events(
 
     claims = RunClaims()
 
-    def cut() -> Batch:
+    def cut(rows_read: int) -> Batch:
         records.sort(key=itemgetter(NUMBER))
         # Flagged in the order the writer applies them, so "earlier" means the same to both.
-        batch = Batch([claims.flag(r) for r in records], sorted(rejects, key=lambda r: r.line), rows_read)
+        batch = Batch(records[:], claims.suspects(records), sorted(rejects, key=itemgetter(0)), rows_read)
         records.clear()
         rejects.clear()
         return batch
@@ -136,40 +150,53 @@ def _reader_events(
         rejects.extend(rejected)
 
     with ExportReader(path) as reader, StagingStore(workdir) as staging:
-        parser = RowParser(reader.header)
-        run: list[Staged] = []
+        parse = RowParser(reader.header).parse
+        stage = staging.add
+        # The current run of rows of one licence number: its first row, and the others (a list
+        # only when there are any: most licences have one row).
+        first: Staged | None = None
+        more: list[Staged] | None = None
         run_number = ""
         for line, fields in reader:
             rows_read += 1
             if fields is None:
                 rejects.append(Reject(line, "", (("unparseable_row", "the csv module could not split this record"),)))
                 continue
-            row = parser.parse(fields, line)
-            number = row.number
+            row = parse(fields, line)
+            number = row[1]  # Staged.number
             if not number:
                 # No licence to group it with: rejected on its own, and (as in the scan) it neither
                 # starts nor ends a run of rows.
                 rejects.append(Reject(line, row.raw_number, tuple(decode_problems(row.problems))))
             elif stragglers is None or number in stragglers:
-                staging.add(row)
+                stage(row)
             elif number == run_number:
-                run.append(row)
+                if more is None:
+                    more = [first, row]  # type: ignore[list-item]
+                else:
+                    more.append(row)
             else:
-                if run:
-                    finish(run)
-                    if len(records) >= batch_size:
-                        yield ("batch", cut())
-                run = [row]
-                run_number = number
-        if run:
-            finish(run)
+                if more is not None:
+                    finish(more)
+                elif first is not None:
+                    if first[3]:  # Staged.problems: the licence's only row is rejected
+                        rejects.append(Reject(first[0], first[1], tuple(decode_problems(first[3]))))
+                    else:
+                        records.append(single_licence(first))
+                if len(records) >= batch_size:
+                    yield ("batch", cut(rows_read))
+                first, more, run_number = row, None, number
+        if more is not None:
+            finish(more)
+        elif first is not None:
+            finish([first])
         for group in staging.groups():
             finish(group)
             if len(records) >= batch_size:
-                yield ("batch", cut())
+                yield ("batch", cut(rows_read))
         staged = staging.rows
     # Announced once the staging file is gone: the reader process is finished when it says so.
-    yield ("batch", cut())
+    yield ("batch", cut(rows_read))
     yield ("done", rows_read, staged)
 
 
@@ -178,12 +205,12 @@ def _packed(batch: Batch) -> bytes:
     # hundred thousand small tuples (and the rejects' named tuples) took the reader process about
     # 3 s of a million-row import, marshal about 1.7 s (py-spy). Both processes run the same
     # interpreter, which is all marshal asks.
-    return marshal.dumps((batch.records, [tuple(r) for r in batch.rejects], batch.rows_read))
+    return marshal.dumps((batch.records, batch.suspects, [tuple(r) for r in batch.rejects], batch.rows_read))
 
 
 def _unpacked(data: bytes) -> Batch:
-    records, rejects, rows_read = marshal.loads(data)  # only ever bytes from our own reader process
-    return Batch(records, [Reject._make(r) for r in rejects], rows_read)
+    records, suspects, rejects, rows_read = marshal.loads(data)  # only ever bytes from our own reader process
+    return Batch(records, suspects, [Reject._make(r) for r in rejects], rows_read)
 
 
 def _child(events: multiprocessing.Queue[Event], path: Path, batch_size: int, workdir: Path | None) -> None:

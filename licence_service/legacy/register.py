@@ -24,7 +24,7 @@ on the driver (`Connection.exec_driver_sql`), with values already in the form th
 row, three times the database's own work on SQLite. Updates are rarer and use ordinary typed Core
 statements. When the register is empty at the start (the first, largest conversion), nothing is
 looked up: every licence is new, and only the licences the reader flags as perhaps sharing an
-identifier with an earlier one of the run (`LicenceRecord.suspect`) are checked.
+identifier with an earlier one of the run (`Batch.suspects`) are checked.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from licence_service.legacy.grouping import (
     LINES,
     NUMBER,
     PERSON,
-    SUSPECT,
     LicenceRecord,
     PersonData,
     Reject,
@@ -225,24 +224,30 @@ class RegisterWriter:
 
     # -- one batch -------------------------------------------------------------------------------
 
-    def apply(self, records: Sequence[tuple[Any, ...]]) -> list[Reject]:
+    def apply(self, records: Sequence[tuple[Any, ...]], suspects: Sequence[int] | None = None) -> list[Reject]:
         """Write one batch of records (`LicenceRecord` layout) in the connection's open
         transaction (the caller decides when to commit); return the rows it rejects or holds
-        back, with their reasons."""
+        back, with their reasons.
+
+        ``suspects``: the positions of the records that may claim an identifier an earlier record
+        of the run claimed (`pipeline.RunClaims`); None: any may.
+        """
         out: list[Reject] = []
         if not records:
             return out
-        if self._register_was_empty:
+        if self._register_was_empty and suspects is not None:
             # Nothing was on record before this run: every licence is new, and its identifiers can
             # only clash with what the run itself wrote, which the reader has flagged. The rest go
             # in unchecked, first, so that the checks of the flagged ones see them. (Should the
             # service register a person with one of their citizen IDs meanwhile, the unique
             # constraint stops the batch and the import; run again, it checks everything.)
-            self._create([r for r in records if not r[SUSPECT]], {})
-            suspects = [r for r in records if r[SUSPECT]]
-            if suspects:
-                new, _, reuse = self._check_claims(suspects, [], out)
-                self._create(new, reuse)
+            if not suspects:
+                self._create(records, {})
+                return out
+            flagged = set(suspects)
+            self._create([r for i, r in enumerate(records) if i not in flagged], {})
+            new, _, reuse = self._check_claims([records[i] for i in suspects], [], out)
+            self._create(new, reuse)
             return out
         existing = self._load_existing([r[NUMBER] for r in records])
         new: list[tuple[Any, ...]] = []

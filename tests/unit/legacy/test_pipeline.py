@@ -6,7 +6,7 @@ import pytest
 
 from licence_service.legacy import scan
 from licence_service.legacy.grouping import view
-from licence_service.legacy.pipeline import reader_events, run_reader
+from licence_service.legacy.pipeline import RunClaims, reader_events, run_reader
 from licence_service.legacy.rows import MalformedFileError
 from tests.unit.legacy.exports import row, write_export
 
@@ -120,3 +120,24 @@ def test_the_reader_process_leaves_no_staging_files_behind(tmp_path, stop_early)
     else:
         assert [e[0] for e in events][-1] == "done"
     assert list(scratch.iterdir()) == []
+
+
+def _record(number, citizen_id=None, legacy_id=None, serial=None):
+    person = (citizen_id, legacy_id, "TRẦN VĂN NĂM", "1960-03-12", None, "male", "VN", "01", None)
+    return (number, (2,), person, "1985-04-20", "valid", 12, serial, ())
+
+
+def test_run_claims_flag_the_later_claimants_of_each_identifier_across_batches():
+    claims = RunClaims()
+    first = [_record("010000000001", "001060000001", serial="S1"), _record("010000000002", legacy_id="100000001")]
+    assert claims.suspects(first) == []
+    second = [
+        _record("010000000003", "001060000001"),  # the citizen ID of ...001
+        _record("010000000004", "001060000004", "100000001"),  # the CMND of ...002
+        _record("010000000005", "001060000005", serial="S1"),  # the card of ...001
+        _record("010000000006", "001060000006", serial="S6"),
+        # Already suspect by its citizen ID, its card serial is still remembered: ...008 is flagged.
+        _record("010000000007", "001060000004", serial="S7"),
+        _record("010000000008", "001060000008", serial="S7"),
+    ]
+    assert claims.suspects(second) == [0, 1, 2, 4, 5]
