@@ -5,9 +5,10 @@ no change is lost whatever happens to a worker. For one application only its old
 head) may be sent, and only by the worker holding its lease. One call carries the heads of up to
 PORTAL_SYNC_BATCH applications (its `data` is a list), at most one entry per application:
 
-1. claim: in one short transaction, lease each due head of the applications in hand to this worker
-   until now + lease (a conditional UPDATE per item; exactly one of several racing workers wins it)
-   and build the entries, loading the applications in one query;
+1. claim: find the due heads of the applications in hand and build their entries, loading the
+   applications in one query, in a read-only transaction; then, in one short writing transaction,
+   lease each of them to this worker until now + lease (a conditional UPDATE per item; exactly one
+   of several racing workers wins it);
 2. send: outside any transaction, one call per `isUpdating` value among the claimed heads
    ("False" only for an application's first sync, and the flag belongs to the call): so one call,
    or two when the batch mixes first syncs and updates. Keeping first syncs together rather than
@@ -104,9 +105,8 @@ def sync_applications(application_ids: Sequence[str], *, uow_factory: Callable[[
 
     An application drops out when its head is not due yet, is leased by another worker, or has just
     failed in a way worth retrying later; the others go on with their next heads. With
-    `read_uow_factory`, whether there is anything to claim is looked at first in a read-only
-    transaction (on SQLite it does not queue for the writer lock): many wake-ups find nothing to
-    claim (the call is in flight in another thread, or already sent). `log_contexts` gives, per
+    `read_uow_factory`, what there is to claim is found in a read-only transaction (on SQLite it
+    does not queue for the writer lock; see _claim_heads). `log_contexts` gives, per
     application, the log fields (correlation id) of what woke it up."""
     ids = list(dict.fromkeys(application_ids))
     contexts = log_contexts or {}
@@ -119,11 +119,8 @@ def sync_applications(application_ids: Sequence[str], *, uow_factory: Callable[[
     size = settings.portal_sync_batch
     for start in range(0, len(ids), size):
         chunk = ids[start:start + size]
-        if read_uow_factory is not None:
-            chunk = _claimable(chunk, read_uow_factory, now)
-            if not chunk:
-                continue
-        claims = _claim_heads(chunk, uow_factory=uow_factory, settings=settings, now=now, contexts=contexts)
+        claims = _claim_heads(chunk, uow_factory=uow_factory, settings=settings, now=now, contexts=contexts,
+                              read_uow_factory=read_uow_factory)
         while claims:
             results = _send(claims, client=client, uow_factory=uow_factory, settings=settings, now=now)
             # The outcomes are recorded and, for each application whose call is done with (sent, or
@@ -149,20 +146,25 @@ def _due_and_free(item: models.PortalSyncItem, at: dt.datetime) -> bool:
     return item.next_attempt_at <= at and (item.claimed_until is None or item.claimed_until <= at)
 
 
-def _claimable(application_ids: Sequence[str], read_uow_factory: Callable[[], UnitOfWork],
-               now: Callable[[], dt.datetime]) -> list[str]:
-    """The applications with a head that is due and not leased, as far as a read can tell;
-    _claim_in decides under the write lock."""
-    with read_uow_factory() as uow:
-        at = now()
-        ready = {item.application_id for item in uow.portal_sync.heads(application_ids) if _due_and_free(item, at)}
-    return [a for a in application_ids if a in ready]
-
-
 def _claim_heads(application_ids: Sequence[str], *, uow_factory: Callable[[], UnitOfWork], settings: Settings,
-                 now: Callable[[], dt.datetime], contexts: Mapping[str, Mapping[str, str]]) -> list[Claim]:
+                 now: Callable[[], dt.datetime], contexts: Mapping[str, Mapping[str, str]],
+                 read_uow_factory: Callable[[], UnitOfWork] | None = None) -> list[Claim]:
+    """With `read_uow_factory`, the due heads and their entries are found in a read-only transaction
+    (on SQLite it does not queue for the writer lock), and only their leases taken in a writing one:
+    many wake-ups find nothing to claim (the call is in flight in another thread, or already sent),
+    and building the entries under the lock held up every other writer."""
+    if read_uow_factory is None:
+        with uow_factory() as uow:
+            claims = _claim_in(uow, application_ids, settings=settings, at=now(), contexts=contexts)
+            if claims:
+                uow.commit()
+            return claims
+    with read_uow_factory() as uow:
+        candidates = _candidates(uow, application_ids, settings=settings, at=now(), contexts=contexts)
+    if not candidates:
+        return []
     with uow_factory() as uow:
-        claims = _claim_in(uow, application_ids, settings=settings, at=now(), contexts=contexts)
+        claims = _lease(uow, candidates, settings=settings, at=now())
         if claims:
             uow.commit()
         return claims
@@ -172,29 +174,45 @@ def _claim_in(uow: UnitOfWork, application_ids: Sequence[str], *, settings: Sett
               at: dt.datetime, contexts: Mapping[str, Mapping[str, str]]) -> list[Claim]:
     """Lease to this worker, in the caller's transaction, the head of each of these applications
     that is due and that nobody holds, and build their entries (in the order of `application_ids`)."""
-    until = at + dt.timedelta(seconds=settings.portal_sync_lease_seconds)
-    won: list[tuple[models.PortalSyncItem, str]] = []
-    # heads() comes in item id order: the row locks of the UPDATEs are taken in that order.
-    for item in uow.portal_sync.heads(application_ids):
-        if not _due_and_free(item, at):
-            continue
-        token = str(uuid.uuid4())
-        if uow.portal_sync.claim(item.id, token, now=at, until=until):
-            won.append((item, token))
-        # Otherwise another worker won the race for it.
-    if not won:
+    return _lease(uow, _candidates(uow, application_ids, settings=settings, at=at, contexts=contexts),
+                  settings=settings, at=at)
+
+
+def _candidates(uow: UnitOfWork, application_ids: Sequence[str], *, settings: Settings, at: dt.datetime,
+                contexts: Mapping[str, Mapping[str, str]]) -> list[Claim]:
+    """The heads of these applications that are due and that nobody holds as of `at`, with their
+    entries, in the order of `application_ids`: claims still to be leased (no token yet)."""
+    heads = [item for item in uow.portal_sync.heads(application_ids) if _due_and_free(item, at)]
+    if not heads:
         return []
-    applications = uow.applications.get_many([item.application_id for item, _ in won], with_history=False)
+    applications = uow.applications.get_many([item.application_id for item in heads], with_history=False)
     order = {a: i for i, a in enumerate(application_ids)}
-    claims = []
-    for item, token in sorted(won, key=lambda pair: order[pair[0].application_id]):
+    candidates = []
+    for item in sorted(heads, key=lambda item: order[item.application_id]):
         application = applications[item.application_id]
         # isUpdating "False" only until the portal has acknowledged a first call for this dossier.
-        claims.append(Claim(item.id, token, item.application_id, item.portal_status,
-                            application.portal_acked_status is None,
-                            payload_entry(application, item.portal_status, settings=settings), until,
-                            contexts.get(item.application_id, {})))
-    return claims
+        candidates.append(Claim(item.id, "", item.application_id, item.portal_status,
+                                application.portal_acked_status is None,
+                                payload_entry(application, item.portal_status, settings=settings), at,
+                                contexts.get(item.application_id, {})))
+    return candidates
+
+
+def _lease(uow: UnitOfWork, candidates: Sequence[Claim], *, settings: Settings, at: dt.datetime) -> list[Claim]:
+    """Lease each candidate's item to this worker until `at` + the lease, if it is still pending and
+    unleased (a conditional UPDATE: of several racing workers exactly one wins it); the claims won,
+    in the candidates' order. An item stays the head of its application until it is sent or failed,
+    which is what the UPDATE's condition checks, so a candidate found in an earlier transaction is
+    still the one to send when its lease is won."""
+    until = at + dt.timedelta(seconds=settings.portal_sync_lease_seconds)
+    won = {}
+    # In item id order: the row locks of the UPDATEs are taken in that order.
+    for claim in sorted(candidates, key=lambda c: c.item_id):
+        token = str(uuid.uuid4())
+        if uow.portal_sync.claim(claim.item_id, token, now=at, until=until):
+            won[claim.item_id] = dataclasses.replace(claim, token=token, until=until)
+        # Otherwise another worker won the race for it.
+    return [won[c.item_id] for c in candidates if c.item_id in won]
 
 
 # A claim, the answer that counts for it, and how many calls carried it (2 when sent again alone).

@@ -85,10 +85,12 @@ def sync(services: Services, application_id: str, clock: Clock | None = None, cl
 
 
 def sync_many(services: Services, application_ids: list[str], clock: Clock | None = None,
-              client: PortalClient | None = None) -> int:
+              client: PortalClient | None = None, *, claims_read_first: bool = False) -> int:
+    """`claims_read_first`: as the worker does, find what to claim in a read-only transaction."""
     return portal_sync.sync_applications(application_ids, uow_factory=services.uow,
                                          client=client or PortalClient(services.settings),
-                                         settings=services.settings, now=clock or models.utcnow)
+                                         settings=services.settings, now=clock or models.utcnow,
+                                         read_uow_factory=services.read_uow if claims_read_first else None)
 
 
 def head(services: Services, application_id: str) -> models.PortalSyncItem:
@@ -215,7 +217,8 @@ def test_concurrent_senders_never_overlap_or_reorder_one_applications_calls(
         tmp_path, any_database_url, portal, portal_stand_in, batched):
     """Four threads keep syncing the same applications (each on its own, or all of them as one batch)
     while the portal is slow and refuses each status's first call: every status is still accepted
-    once, in order, one call at a time."""
+    once, in order, one call at a time. Two of them find what to claim before taking the write lock
+    (as the worker does), two under it."""
     services = build_services(portal_settings(tmp_path, any_database_url, portal_stand_in.url,
                                               portal_sync_backoff_base_seconds=0.05,
                                               portal_sync_backoff_cap_seconds=0.1))
@@ -227,17 +230,17 @@ def test_concurrent_senders_never_overlap_or_reorder_one_applications_calls(
     stop = threading.Event()
     errors: list[BaseException] = []
 
-    def sender() -> None:
+    def sender(read_first: bool) -> None:
         client = PortalClient(services.settings)
         while not stop.is_set():
             for batch in [list(ids.values())] if batched else [[a] for a in ids.values()]:
                 try:
-                    sync_many(services, batch, client=client)
+                    sync_many(services, batch, client=client, claims_read_first=read_first)
                 except BaseException as exc:  # surfaced below
                     errors.append(exc)
                     return
 
-    threads = [threading.Thread(target=sender) for _ in range(4)]
+    threads = [threading.Thread(target=sender, args=(n % 2 == 0,)) for n in range(4)]
     for t in threads:
         t.start()
     try:
@@ -254,6 +257,33 @@ def test_concurrent_senders_never_overlap_or_reorder_one_applications_calls(
     assert not errors, errors
     for dossier in ids:
         assert_in_order_without_overlap(portal, dossier, codes(*HAPPY_PATH))
+
+
+def test_what_to_claim_is_found_without_the_write_lock_which_is_taken_for_the_leases_alone(
+        sync_services, portal, portal_stand_in):
+    # On SQLite the writer lock serialises every process's writes: the due heads and their entries
+    # (the applications) are read before it, and only the leases' UPDATEs are made under it.
+    from licence_service.store import sqlite_writer_lock
+
+    ids = [submit(sync_services, f"G01.99-20261127-00002{i:02d}") for i in range(3)]
+    statements: list[tuple[str, bool]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        held = bool(sqlite_writer_lock._held.get(threading.get_ident()))
+        statements.append((" ".join(statement.split()), held))
+
+    event.listen(sync_services.engine, "before_cursor_execute", seen)
+    try:
+        assert sync_many(sync_services, ids, claims_read_first=True) == 3
+    finally:
+        event.remove(sync_services.engine, "before_cursor_execute", seen)
+    first_lease = next(i for i, (text, _) in enumerate(statements) if text.startswith("UPDATE portal_sync_items"))
+    before = statements[:first_lease]
+    assert any("FROM portal_sync_items" in text for text, _ in before)
+    assert any("FROM applications" in text for text, _ in before)
+    assert not any(held for _, held in before)
+    assert all(held for text, held in statements[first_lease:first_lease + 3])  # the three leases
+    assert [acked(sync_services, a) for a in ids] == [1, 1, 1]
 
 
 class SendsThenDies(PortalClient):
