@@ -235,3 +235,45 @@ def test_a_message_carrying_many_events_has_each_handled_alone_and_is_acknowledg
     assert {letter.body["event_id"] for letter in letters} == {"x-malformed", "x-unknown"}  # the event, not the batch
     assert all(delivery.history_by_application(service.db)[a] == ["received", "accepted", "awaiting_payment"]
                for a in ids)
+
+
+def test_a_worker_holding_less_than_a_batch_waits_for_more_and_goes_once_a_batch_is_in_hand(service):
+    # STAGE_GATHER_SECONDS: under load, fewer and fuller transactions. Here the gathering time is
+    # long (30 s) and a batch is 4 events: the first event waits for three more, and the four are
+    # handled together as soon as they are in hand, not when the time is up.
+    people = delivery.citizens(4)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    for application_id in ids:
+        service.drive_to(application_id, "accepted")
+    url = service.services.broker_url
+    client = redis_lib.Redis.from_url(url)
+
+    def publish(application_ids: list[str]) -> None:
+        with connect(url) as conn:
+            declare_topology(conn)
+            producer = Producer(conn.default_channel)
+            for application_id in application_ids:
+                producer.publish(service.event(application_id, RoutingKeys.ACCEPTED).to_dict(), exchange="",
+                                 routing_key=queue_name("fee"), serializer="json")
+
+    batches = CountingBatches(service.ctx)
+    worker = StageWorker("fee", lambda event: stages.fee(service.ctx, event), handle_batch=batches, prefetch=4)
+    worker.configure(service.services)
+    worker.gather_seconds = 30.0
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(url, stop), daemon=True)
+    thread.start()
+    try:
+        publish(ids[:1])
+        wait_for(lambda: client.llen(queue_name("fee")) == 0 and client.hlen("unacked") == 1, timeout=30,
+                 interval=0.02, message="the first event taken")
+        assert service.status(ids[0]) == "accepted"  # held, gathering
+        publish(ids[1:])
+        wait_for(lambda: all(service.status(a) == "awaiting_payment" for a in ids), timeout=20, interval=0.05,
+                 message="the four handled, well before the gathering time is up")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert batches.sizes == [4]
+    assert client.hlen("unacked") == 0
