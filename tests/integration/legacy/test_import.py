@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -11,8 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from licence_service.legacy import MalformedFileError, import_legacy
+from licence_service.legacy import register as register_module
 from licence_service.legacy.rows import COLUMNS
 from licence_service.store import models
+from licence_service.store.database import make_engine
+from licence_service.store.migrate import upgrade
 from tests.integration.legacy.support import (
     TABLES,
     add_application,
@@ -287,3 +292,30 @@ def test_the_importing_connection_goes_back_to_the_pool_as_it_came_and_the_log_i
         _, logged, checkpointed = conn.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert after == before
     assert logged == checkpointed
+
+
+@pytest.fixture(scope="module")
+def generated_export(tmp_path_factory):
+    """1,200 rows from the benchmark's generator: every quirk and bad-row kind, several hundred licences."""
+    path = tmp_path_factory.mktemp("generated") / "generated.csv"
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parents[3] / "bench" / "gen_legacy_export.py"),
+                    "--rows", "1200", "--seed", "7", "--out", str(path)], check=True, capture_output=True)
+    return path
+
+
+def test_rows_inserted_a_hundred_to_a_statement_are_the_rows_inserted_one_by_one(
+        register, generated_export, tmp_path, monkeypatch):
+    grouped = import_legacy(generated_export, register.engine, reject_report=tmp_path / "a.csv")
+    assert grouped.licences_created > 3 * register_module._ROWS_PER_STATEMENT  # whole statements and a rest
+    monkeypatch.setattr(register_module, "_ROWS_PER_STATEMENT", 1)
+    (tmp_path / "one").mkdir()
+    url = f"sqlite:///{tmp_path / 'one' / 'register.db'}"
+    upgrade(url)
+    other = make_engine(url)
+    one_by_one = import_legacy(generated_export, other, reject_report=tmp_path / "b.csv")
+    assert one_by_one.licences_created == grouped.licences_created
+    assert _without_ids(snapshot(register.engine)) == _without_ids(snapshot(other))
+    other.dispose()
+    assert (grouped.licences_created, grouped.classes_created, grouped.rows_rejected) == \
+        (one_by_one.licences_created, one_by_one.classes_created, one_by_one.rows_rejected)
+    assert report(tmp_path / "a.csv") == report(tmp_path / "b.csv")
