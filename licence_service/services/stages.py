@@ -276,19 +276,24 @@ def checks(ctx: StageContext, event: Event) -> bool:
 def checks_batch(ctx: StageContext, events: Sequence[Event]) -> list[BaseException | None]:
     """checks for several events: the registers are asked for each first, then every verdict is
     written in one transaction (apply_batch)."""
-    return outcomes(apply_batch(ctx, "checks", _prepared(lambda event: _checks_step(ctx, event), events),
-                                with_licences=True, lock_licences=True))
-
-
-def _checks_step(ctx: StageContext, event: Event) -> Step | bool:
+    # The applications read for all at once, in one read-only transaction, not one each.
     with ctx.reader() as uow:
-        application = uow.applications.get(event.application_id, with_history=False)
-        if application is None:
-            raise NonRetryable(f"no application {event.application_id}")
-        if application.status != "received":
-            return False
-        citizen_id = application.citizen_id
-        cert_ref = (application.details or {}).get("health_certificate")
+        applications = uow.applications.get_many([e.application_id for e in events], with_history=False)
+    steps = _prepared(lambda event: _checks_step(ctx, event, applications.get(event.application_id)), events)
+    return outcomes(apply_batch(ctx, "checks", steps, with_licences=True, lock_licences=True))
+
+
+def _checks_step(ctx: StageContext, event: Event, application: models.Application | None = None) -> Step | bool:
+    """`application` as read before (checks_batch), or read here."""
+    if application is None:
+        with ctx.reader() as uow:
+            application = uow.applications.get(event.application_id, with_history=False)
+    if application is None:
+        raise NonRetryable(f"no application {event.application_id}")
+    if application.status != "received":
+        return False
+    citizen_id = application.citizen_id
+    cert_ref = (application.details or {}).get("health_certificate")
     # Outside registers are asked before the transaction opens: no lock is held while they answer.
     population_record = ctx.population.person(citizen_id)
     certificate: HealthCertificate | None = (

@@ -162,6 +162,8 @@ class RegisterRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # Locked by lock_licences, outside any savepoint: held until the transaction ends.
+        self._locked: set[str] = set()
 
     def licence(self, number: str) -> models.Licence | None:
         return self.session.get(models.Licence, number)
@@ -182,15 +184,18 @@ class RegisterRepository:
 
         Only the key column is selected: the Licence entity eager-joins its holder with an outer
         join, which PostgreSQL refuses to lock."""
+        if number in self._locked:
+            return True
         stmt = select(models.Licence.number).where(models.Licence.number == number).with_for_update()
         return self.session.scalar(stmt) is not None
 
     def lock_licences(self, numbers: Iterable[str]) -> None:
         """lock_licence for several licences, in the order of their numbers (so two transactions
-        locking common licences cannot deadlock over them)."""
+        locking common licences cannot deadlock over them); lock_licence then has nothing to do for
+        them. Call it outside savepoints: rolling one back would release the locks taken in it."""
         ordered = sorted(set(numbers))
         if ordered:
-            self.session.scalars(_lock_licences_stmt(), {"numbers": ordered}).all()
+            self._locked.update(self.session.scalars(_lock_licences_stmt(), {"numbers": ordered}))
 
     def person_by_citizen_id(self, citizen_id: str) -> models.Person | None:
         stmt = select(models.Person).where(models.Person.citizen_id == citizen_id)

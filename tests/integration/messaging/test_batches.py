@@ -89,6 +89,20 @@ def test_a_batch_reads_its_applications_and_processed_events_once_not_per_event(
     assert selects.savepoints() == 0  # no step failed: no savepoint was needed
 
 
+def test_a_checks_batch_reads_its_applications_once_before_and_once_in_its_transaction(service):
+    people = delivery.citizens(4)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    with Statements(service.services.engine) as selects:
+        assert stages.checks_batch(service.ctx, [service.event(a, RoutingKeys.RECEIVED) for a in ids]) == [None] * 4
+    assert [service.status(a) for a in ids] == ["accepted"] * 4
+    # Loaded once to ask the registers about each (no lock), once locked to write the verdicts
+    # (and asked, under the lock, for another open application of each licence: R-ELIG-5).
+    loads = [s for s in selects.statements if s.startswith("SELECT applications.id, applications.portal_dossier_id")]
+    assert len(loads) == 2
+    assert selects.of("licences") == 2  # all four locked with one statement, then loaded with one
+
+
 def test_an_issuance_batch_reads_its_licences_once_not_per_event(service):
     people = delivery.citizens(4)
     delivery.seed(service.uow(), people)
