@@ -45,8 +45,9 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 # puts up to relay.EVENTS_PER_MESSAGE in one), which is also the most a stage with a batch handler
 # handles in one transaction. Batches are what make a stage fast: every transaction queues for the
 # database's write lock (SQLite has one for the whole file), so one transaction for twenty events
-# costs little more than one for one event (bench/README.md, issue 8). A worker only takes what is
-# already waiting, so under a light load a batch is one message and nothing waits for it.
+# costs little more than one for one event (bench/README.md, issue 8). A worker takes what is
+# already waiting and what arrives within STAGE_GATHER_SECONDS, so under a light load a batch is one
+# event, handled that much later.
 STAGE_PREFETCH: dict[str, int] = {"checks": 20, "fee": 50, "conversion": 50, "issuance": 20, "portal_sync": 20}
 # Without a batch handler, the stages that wait on outside registers or write the national register
 # take one message at a time, so a second worker of that stage gets the next message instead of it
