@@ -6,13 +6,14 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import threading
 import unicodedata
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from licence_service.legacy import MalformedFileError, import_legacy
+from licence_service.legacy import MalformedFileError, import_legacy, importer
 from licence_service.legacy import register as register_module
 from licence_service.legacy.rows import COLUMNS
 from licence_service.store import models
@@ -319,3 +320,31 @@ def test_rows_inserted_a_hundred_to_a_statement_are_the_rows_inserted_one_by_one
     assert (grouped.licences_created, grouped.classes_created, grouped.rows_rejected) == \
         (one_by_one.licences_created, one_by_one.classes_created, one_by_one.rows_rejected)
     assert report(tmp_path / "a.csv") == report(tmp_path / "b.csv")
+
+
+def test_background_checkpoints_copy_what_was_committed_while_the_import_goes_on(sqlite_register):
+    engine = sqlite_register.engine
+    done = threading.Event()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+        conn.commit()
+        conn.exec_driver_sql("CREATE TABLE scratch (x)")
+        conn.exec_driver_sql("INSERT INTO scratch VALUES (1)")
+        conn.commit()
+        checkpoints = importer._BackgroundCheckpoints(engine.url.database, on_done=done.set)
+        try:
+            checkpoints.request()
+            assert done.wait(timeout=30)
+        finally:
+            checkpoints.close()
+        # Its own connection did the copying: nothing is left in the log for this one to copy.
+        _, logged, checkpointed = conn.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert logged > 0 and checkpointed == logged
+        conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
+        conn.commit()
+
+
+def test_closing_the_background_checkpoints_ends_their_thread_and_connection(sqlite_register):
+    checkpoints = importer._BackgroundCheckpoints(sqlite_register.engine.url.database)
+    checkpoints.close()
+    assert not checkpoints._thread.is_alive()
