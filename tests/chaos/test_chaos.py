@@ -1,5 +1,6 @@
-"""Chaos: CHAOS_APPLICATIONS applications (300 by default) submitted and paid while a loop SIGKILLs
-and restarts random worker processes, the relay and the sweeper included. Every application must
+"""Chaos: CHAOS_APPLICATIONS applications (300 by default) submitted (in waves, each after one more
+kill) and paid while a loop SIGKILLs and restarts random worker processes, the relay and the sweeper
+included. Every application must
 reach `issued` with one card, one history row per transition, and its DongBoHoSoMC calls delivered
 in order; the outbox must end up all sent. Real processes, real Redis, real database (SQLite and
 PostgreSQL).
@@ -32,6 +33,8 @@ SEED = int(os.environ.get("CHAOS_SEED", str(random.randrange(1 << 30))))
 VICTIMS = ("relay", *delivery.STAGE_PROCESSES, "sweeper")
 HEADERS = {"Authorization": "Bearer " + token_for("applications:submit", "applications:read",
                                                   ttl_seconds=COLLECTION_TOKEN_TTL)}
+# The applications are submitted in this many waves, a kill apart.
+WAVES = 10
 # Bounds, not waits: every wait below polls and returns as soon as its condition holds.
 DEADLINE_SECONDS = 60 + 1.5 * APPLICATIONS
 
@@ -82,10 +85,16 @@ def test_applications_survive_workers_killed_at_random(tmp_path: Path, any_datab
     try:
         with Chaos(procs, rng) as chaos:
             ids = []
-            for citizen in people:
-                response = client.post("/api/v1/applications", json=citizen.body(), headers=HEADERS)
-                assert response.status_code == 202, response.get_data(as_text=True)
-                ids.append(response.get_json()["id"])
+            # In WAVES, each once the chaos has killed one more process: the kills then fall while
+            # applications are in flight, however fast the pipeline (at 60 applications/s all 300
+            # were done before a fifth kill).
+            for wave in range(WAVES):
+                wait_for(lambda wave=wave: sum(chaos.kills.values()) >= wave, timeout=DEADLINE_SECONDS, interval=0.05,
+                         message=f"kill {wave} before wave {wave}")
+                for citizen in people[wave::WAVES]:
+                    response = client.post("/api/v1/applications", json=citizen.body(), headers=HEADERS)
+                    assert response.status_code == 202, response.get_data(as_text=True)
+                    ids.append(response.get_json()["id"])
 
             def pay_the_ones_waiting() -> bool:
                 with services.session_factory() as s:
@@ -145,7 +154,7 @@ def test_applications_survive_workers_killed_at_random(tmp_path: Path, any_datab
     print("chaos figures: " + json.dumps(figures))
     (tmp_path.parent / f"chaos-figures-{figures['database']}.json").write_text(json.dumps(figures))
 
-    assert sum(chaos.kills.values()) >= 5, "too few kills to prove anything"
+    assert sum(chaos.kills.values()) >= WAVES - 1, "too few kills to prove anything"
     assert delivery.statuses(db) == {"issued": APPLICATIONS}
     assert wrong_history == {}
     assert sorted(cards) == sorted(histories) and set(cards.values()) == {1}
