@@ -271,29 +271,39 @@ def import_legacy(
     source = source or f"legacy-import:{path.name}"
     if parallel is None:
         parallel = path.stat().st_size >= PARALLEL_FROM_BYTES
-    events = run_reader(path, parallel=parallel, batch_size=batch_size,
-                        on_scan=progress.scanning if progress is not None else None)
-    try:
-        # The first event comes after the scan: a malformed file raises here, before the report
-        # or the register is touched.
-        _, total_rows, _ = next(events)
-        report = _RejectReport(report_path)
+    with contextlib.ExitStack() as stack:
+        opened: list[tuple[Connection, _BackgroundCheckpoints | None, RegisterWriter]] = []
+
+        def open_register() -> bool:
+            # Called by the reader once its child process (if any) is started: the connection is
+            # opened after the fork. Nothing is written before the scan's verdict.
+            conn, checkpoints = stack.enter_context(_import_connection(engine))
+            stack.enter_context(gc_paused())
+            writer = RegisterWriter(conn, source=source, dry_run=dry_run)
+            stack.callback(writer.close)
+            opened.append((conn, checkpoints, writer))
+            return writer.takes_rows
+
+        events = run_reader(path, parallel=parallel, batch_size=batch_size,
+                            on_scan=progress.scanning if progress is not None else None, rows_layout=open_register)
+        # Ends the reader (and its process) if we stop early; after the writer is done with it.
+        stack.callback(events.close)
         try:
-            with _import_connection(engine) as (conn, checkpoints), gc_paused():
-                writer = RegisterWriter(conn, source=source, dry_run=dry_run)
-                try:
-                    tally = _write(events, conn, writer, report, progress, total_rows, dry_run, commit_seconds,
-                                   checkpoints)
-                finally:
-                    writer.close()
-        except BaseException:
-            report.abandon()
-            raise
-        report.commit()
-    finally:
-        events.close()  # ends the reader (and its process) if we stopped early
-        if progress is not None:
-            progress.finish()
+            # The first event comes after the scan: a malformed file raises here, before the report
+            # is created or anything is written.
+            _, total_rows, _ = next(events)
+            conn, checkpoints, writer = opened[0]
+            report = _RejectReport(report_path)
+            try:
+                tally = _write(events, conn, writer, report, progress, total_rows, dry_run, commit_seconds,
+                               checkpoints)
+            except BaseException:
+                report.abandon()
+                raise
+            report.commit()
+        finally:
+            if progress is not None:
+                progress.finish()
     return ImportSummary(
         file=str(path), source=source, dry_run=dry_run, rows_read=tally.rows_read,
         rows_rejected=tally.rows_rejected, rows_held=tally.rows_held, rejected_by_reason=dict(tally.reasons),
@@ -333,6 +343,8 @@ def _write(
         batch: Batch = event[1]
         if transaction is None:
             transaction, opened = conn.begin(), time.monotonic()
+        if batch.rows is not None:
+            writer.insert_new_rows(batch.rows)
         rejected = batch.rejects + writer.apply(batch.records, batch.suspects)
         if dry_run:
             transaction.rollback()  # it only read, but let go of any lock

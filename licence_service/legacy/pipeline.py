@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from licence_service.legacy.bloom import BloomFilter
 from licence_service.legacy.grouping import (
+    BIRTH_YEAR,
     CARD_SERIAL,
     CITIZEN_ID,
     LEGACY_ID,
@@ -38,7 +39,7 @@ from licence_service.legacy.rows import ExportReader, MalformedFileError, RowPar
 from licence_service.legacy.scan import scan_export
 from licence_service.legacy.staging import StagingStore
 
-__all__ = ["Batch", "ReaderFailedError", "gc_paused", "reader_events", "run_reader"]
+__all__ = ["Batch", "ReaderFailedError", "gc_paused", "new_rows", "reader_events", "run_reader"]
 
 BATCH_SIZE = 10_000  # licences per batch: big enough for bulk inserts, small enough for memory
 _QUEUE_DEPTH = 2  # batches in flight between the reader process and the writer
@@ -51,6 +52,52 @@ class Batch(NamedTuple):
     suspects: list[int]
     rejects: list[Reject]  # rows rejected while reading, in line order
     rows_read: int  # data rows read so far, for the progress bar
+    # With the rows layout (`reader_events(rows_layout=True)`): the batch's unflagged licences as the
+    # rows they become (`new_rows`), and `records` holds only the flagged ones.
+    rows: tuple[Any, ...] | None = None
+
+
+def new_rows(records: list[tuple[Any, ...]], skip: list[int]) -> tuple[Any, ...]:
+    """``records`` but those at the positions ``skip`` (ascending), laid out as the register's rows
+    for a register that held nothing before the run (`RegisterWriter.insert_new_rows`):
+
+    * people: the person tuples (`PersonData` layout), in order: the k-th (from 1) is the holder of
+      the k-th licence;
+    * licences: one flat list, five values a licence: number, k, issued_on, status, points;
+    * classes: one flat list, six values a class (`ClassData` layout);
+    * cards: one flat list, four values a card: serial, licence number, issued_on, "valid";
+    * counts: (licences, classes, rows imported, holders known by year of birth, holders with no
+      citizen ID).
+
+    Flat lists of plain values cross the process boundary and go into multi-row INSERT statements
+    with the least work on the writing side, which is the import's bottleneck.
+    """
+    people: list[tuple[Any, ...]] = []
+    licences: list[Any] = []
+    classes: list[Any] = []
+    cards: list[Any] = []
+    n_classes = n_rows = year_only = cmnd_only = 0
+    skipped = iter(skip)
+    next_skip = next(skipped, -1)
+    k = 0
+    for i, (number, lines, person, issued_on, status, points, serial, licence_classes) in enumerate(records):
+        if i == next_skip:
+            next_skip = next(skipped, -1)
+            continue
+        k += 1
+        people.append(person)
+        licences += (number, k, issued_on, status, points)
+        for licence_class in licence_classes:
+            classes += licence_class
+        if serial is not None:
+            cards += (serial, number, issued_on, "valid")
+        n_classes += len(licence_classes)
+        n_rows += len(lines)
+        if person[BIRTH_YEAR] is not None:
+            year_only += 1
+        if person[CITIZEN_ID] is None:
+            cmnd_only += 1
+    return people, licences, classes, cards, (k, n_classes, n_rows, year_only, cmnd_only)
 
 
 class ReaderFailedError(RuntimeError):
@@ -85,13 +132,16 @@ def reader_events(
     batch_size: int = BATCH_SIZE,
     workdir: Path | None = None,
     on_scan: Callable[[int, int], None] | None = None,
+    rows_layout: bool | Callable[[], bool] = False,
 ) -> Iterator[Event]:
     """Scan, then parse and group the export, yielding batches of licences as they complete.
 
+    ``rows_layout``: batches carry their unflagged licences as `new_rows` (for a register empty at
+    the start of the run, on SQLite); a callable is asked once the scan is done.
     Raises `MalformedFileError` from the scan, before the first batch.
     """
     with gc_paused():
-        yield from _reader_events(path, batch_size, workdir, on_scan)
+        yield from _reader_events(path, batch_size, workdir, on_scan, rows_layout)
 
 
 class RunClaims:
@@ -124,9 +174,11 @@ class RunClaims:
 
 
 def _reader_events(
-    path: Path, batch_size: int, workdir: Path | None, on_scan: Callable[[int, int], None] | None
+    path: Path, batch_size: int, workdir: Path | None, on_scan: Callable[[int, int], None] | None,
+    rows_layout: bool | Callable[[], bool],
 ) -> Iterator[Event]:
     scan = scan_export(path, progress=on_scan)
+    as_rows = rows_layout() if callable(rows_layout) else rows_layout
     yield ("scanned", scan.data_lines, None if scan.stragglers is None else len(scan.stragglers))
     stragglers = scan.stragglers
     records: list[tuple[Any, ...]] = []
@@ -138,7 +190,12 @@ def _reader_events(
     def cut(rows_read: int) -> Batch:
         records.sort(key=itemgetter(NUMBER))
         # Flagged in the order the writer applies them, so "earlier" means the same to both.
-        batch = Batch(records[:], claims.suspects(records), sorted(rejects, key=itemgetter(0)), rows_read)
+        suspects = claims.suspects(records)
+        if as_rows:
+            batch = Batch([records[i] for i in suspects], list(range(len(suspects))),
+                          sorted(rejects, key=itemgetter(0)), rows_read, new_rows(records, suspects))
+        else:
+            batch = Batch(records[:], suspects, sorted(rejects, key=itemgetter(0)), rows_read)
         records.clear()
         rejects.clear()
         return batch
@@ -205,18 +262,24 @@ def _packed(batch: Batch) -> bytes:
     # hundred thousand small tuples (and the rejects' named tuples) took the reader process about
     # 3 s of a million-row import, marshal about 1.7 s (py-spy). Both processes run the same
     # interpreter, which is all marshal asks.
-    return marshal.dumps((batch.records, batch.suspects, [tuple(r) for r in batch.rejects], batch.rows_read))
+    return marshal.dumps(
+        (batch.records, batch.suspects, [tuple(r) for r in batch.rejects], batch.rows_read, batch.rows)
+    )
 
 
 def _unpacked(data: bytes) -> Batch:
-    records, suspects, rejects, rows_read = marshal.loads(data)  # only ever bytes from our own reader process
-    return Batch(records, suspects, [Reject._make(r) for r in rejects], rows_read)
+    records, suspects, rejects, rows_read, rows = marshal.loads(data)  # only ever bytes from our own reader
+    return Batch(records, suspects, [Reject._make(r) for r in rejects], rows_read, rows)
 
 
-def _child(events: multiprocessing.Queue[Event], path: Path, batch_size: int, workdir: Path | None) -> None:
+def _child(
+    events: multiprocessing.Queue[Event], setup: multiprocessing.Queue[bool], path: Path, batch_size: int,
+    workdir: Path | None,
+) -> None:
     try:
         for event in reader_events(
-            path, batch_size=batch_size, workdir=workdir, on_scan=lambda d, t: events.put(("scanning", d, t))
+            path, batch_size=batch_size, workdir=workdir, on_scan=lambda d, t: events.put(("scanning", d, t)),
+            rows_layout=setup.get,
         ):
             events.put(("packed", _packed(event[1])) if event[0] == "batch" else event)
     except MalformedFileError as exc:
@@ -240,20 +303,28 @@ def run_reader(
     batch_size: int = BATCH_SIZE,
     workdir: Path | None = None,
     on_scan: Callable[[int, int], None] | None = None,
+    rows_layout: Callable[[], bool] | None = None,
 ) -> Iterator[Event]:
-    """`reader_events`, in a child process when ``parallel``; raises `MalformedFileError` alike."""
+    """`reader_events`, in a child process when ``parallel``; raises `MalformedFileError` alike.
+
+    ``rows_layout`` is called once, in this process, after the child process has started (so that
+    it is forked before this process opens anything): whether batches come in the rows layout.
+    """
     if not parallel:
-        yield from reader_events(path, batch_size=batch_size, workdir=workdir, on_scan=on_scan)
+        yield from reader_events(path, batch_size=batch_size, workdir=workdir, on_scan=on_scan,
+                                 rows_layout=rows_layout or False)
         return
     ctx = _context()
     events = ctx.Queue(maxsize=_QUEUE_DEPTH)
+    setup = ctx.Queue()
     # The child's staging file lives in a folder this process owns, so it goes away even when
     # the child has to be stopped before it can tidy up.
     scratch = tempfile.TemporaryDirectory(prefix="legacy-import-", dir=workdir)
-    child = ctx.Process(target=_child, args=(events, path, batch_size, Path(scratch.name)), daemon=True)
+    child = ctx.Process(target=_child, args=(events, setup, path, batch_size, Path(scratch.name)), daemon=True)
     child.start()
     finished = False
     try:
+        setup.put(bool(rows_layout()) if rows_layout is not None else False)
         while True:
             try:
                 event = events.get(timeout=1.0)
@@ -287,4 +358,6 @@ def run_reader(
             child.terminate()
             child.join()
         events.close()
+        setup.close()
+        setup.join_thread()  # its feeder thread gone, a later import in this process can fork again
         scratch.cleanup()

@@ -24,7 +24,10 @@ on the driver (`Connection.exec_driver_sql`), with values already in the form th
 row, three times the database's own work on SQLite. Updates are rarer and use ordinary typed Core
 statements. When the register is empty at the start (the first, largest conversion), nothing is
 looked up: every licence is new, and only the licences the reader flags as perhaps sharing an
-identifier with an earlier one of the run (`Batch.suspects`) are checked.
+identifier with an earlier one of the run (`Batch.suspects`) are checked. On SQLite the reader then
+hands the others over already laid out as flat lists of row values (`pipeline.new_rows`), which go
+straight into INSERT statements of a hundred rows each (`insert_new_rows`): the writer, the import's
+bottleneck, does next to no Python work for them.
 """
 
 from __future__ import annotations
@@ -189,6 +192,11 @@ class _BulkInsert:
             index = [columns.index(name) for name in order]
             self._convert = lambda rows: [tuple(row[i] for i in index) for row in rows]
 
+    def flat(self, conn: Connection, values: list[Any], width: int) -> None:
+        """Rows given as one flat list of values, ``width`` to a row (see `pipeline.new_rows`)."""
+        _execute_flat(conn, self._grouped_sql, self._per_statement if self._grouped_sql else 0, self.sql,
+                      values, width)
+
     def __call__(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         if self._grouped_sql is not None and len(rows) >= self._per_statement:
             whole = len(rows) - len(rows) % self._per_statement
@@ -200,6 +208,26 @@ class _BulkInsert:
             rows = rows[whole:]
         if rows:
             conn.exec_driver_sql(self.sql, self._convert(rows))
+
+
+def _execute_flat(conn: Connection, grouped_sql: str | None, per_statement: int, single_sql: str,
+                  values: list[Any], width: int) -> None:
+    """Insert rows given as a flat list of values, ``width`` to a row: as many whole statements of
+    ``per_statement`` rows as there are, then the rest one row to a statement."""
+    rows = len(values) // width
+    whole = rows - rows % per_statement if grouped_sql is not None and per_statement else 0
+    if whole:
+        # zip over one iterator, taken as many at a time as a statement has parameters, cuts the
+        # flat run of values into each statement's parameters at C speed.
+        grouped = iter(values[: whole * width])
+        conn.exec_driver_sql(grouped_sql, list(zip(*[grouped] * (per_statement * width), strict=False)))
+    if whole < rows:
+        rest = iter(values[whole * width :])
+        conn.exec_driver_sql(single_sql, list(zip(*[rest] * width, strict=False)))
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _stored(conn: Connection, column: Any, value: Any) -> Any:
@@ -245,6 +273,18 @@ class RegisterWriter:
             "licence_number", "code", "passed_on", "issued_on", "valid_until", "restrictions",
         ), grouped=True)
         self._cards = _BulkInsert(conn, _CARDS, ("serial", "licence_number", "issued_on", "status"), grouped=True)
+        # The rows layout (`pipeline.new_rows`): on SQLite, into a register that held nothing before
+        # the run, in a real run. People go in without ids, so SQLite numbers them on from the
+        # largest (it holds the write lock): the k-th of a batch gets that largest + k, which is
+        # the person id its licence row is given, in SQL.
+        self.takes_rows = self._dialect == "sqlite" and self._register_was_empty and not dry_run
+        if self.takes_rows:
+            columns = [name for name, _ in _PERSON_FIELDS]
+            self._people_sql = f"INSERT INTO people ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            self._licence_columns = ("INSERT INTO licences (number, person_id, regime, issued_on, issuing_authority, "
+                                     "status, points, updated_at) VALUES ")
+            self._licence_values = (f"(?, ? + {{base}}, {_sql_literal(LEGACY_REGIME)}, ?, "
+                                    f"{_sql_literal(LEGACY_AUTHORITY)}, ?, ?, {_sql_literal(str(self._now_stored))})")
         self._history = _BulkInsert(conn, _HISTORY, ("licence_number", "at", "source", "change"))
 
     def close(self) -> None:
@@ -310,6 +350,30 @@ class RegisterWriter:
             )
             self.counts.licences_updated += 1
         return out
+
+    def insert_new_rows(self, rows: tuple[Any, ...]) -> None:
+        """Insert licences laid out as `pipeline.new_rows` (``takes_rows`` must be true): a
+        batch's licences that no earlier licence of the run may have claimed an identifier of, in
+        the connection's open transaction, before the batch's flagged ones (`apply`)."""
+        people, licences, classes, cards, (n, n_classes, n_rows, year_only, cmnd_only) = rows
+        if n:
+            conn = self.conn
+            base = conn.execute(select(func.max(_PEOPLE.c.id))).scalar_one() or 0
+            conn.exec_driver_sql(self._people_sql, people)
+            if conn.execute(select(func.max(_PEOPLE.c.id))).scalar_one() != base + n:
+                raise RuntimeError("people ids were not numbered on from the largest: the licences would not match")
+            one = self._licence_values.format(base=int(base))
+            per_statement = min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // 5)
+            _execute_flat(conn, self._licence_columns + ", ".join([one] * per_statement), per_statement,
+                          self._licence_columns + one, licences, 5)
+            self._classes.flat(conn, classes, 6)
+            self._cards.flat(conn, cards, 4)
+        c = self.counts
+        c.licences_created += n
+        c.classes_created += n_classes
+        c.rows_imported += n_rows
+        c.year_only_birth_dates += year_only
+        c.cmnd_only_people += cmnd_only
 
     def _create(self, new: list[tuple[Any, ...]], reuse: dict[str, int]) -> None:
         if self._ledger is not None:

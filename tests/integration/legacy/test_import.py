@@ -27,6 +27,7 @@ from tests.integration.legacy.support import (
     history,
     licence,
     report,
+    sample_rows,
     set_application_status,
     snapshot,
     with_rows,
@@ -297,10 +298,17 @@ def test_the_importing_connection_goes_back_to_the_pool_as_it_came_and_the_log_i
 
 @pytest.fixture(scope="module")
 def generated_export(tmp_path_factory):
-    """1,200 rows from the benchmark's generator: every quirk and bad-row kind, several hundred licences."""
+    """1,200 rows from the benchmark's generator (every quirk and bad-row kind, several hundred
+    licences), then copies of its first two rows under new licence numbers: one claims the citizen
+    ID of an earlier licence, one its card serial."""
     path = tmp_path_factory.mktemp("generated") / "generated.csv"
     subprocess.run([sys.executable, str(Path(__file__).resolve().parents[3] / "bench" / "gen_legacy_export.py"),
                     "--rows", "1200", "--seed", "7", "--out", str(path)], check=True, capture_output=True)
+    first, second = sample_rows(path)[:2]
+    with_rows(path, path, [
+        {**first, "SO_GPLX": "019999999901", "SO_PHOI": "999999999901"},
+        {**second, "SO_GPLX": "019999999902", "SO_CCCD": second["SO_CCCD"][:6] + "999902", "SO_CMND": ""},
+    ])
     return path
 
 
@@ -348,3 +356,41 @@ def test_closing_the_background_checkpoints_ends_their_thread_and_connection(sql
     checkpoints = importer._BackgroundCheckpoints(sqlite_register.engine.url.database)
     checkpoints.close()
     assert not checkpoints._thread.is_alive()
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_licences_handed_over_as_rows_give_the_register_the_records_give(
+        sqlite_register, generated_export, tmp_path, monkeypatch, parallel):
+    # Into an empty SQLite register the reader hands unflagged licences over as the rows they
+    # become (pipeline.new_rows); the same import with records only must write the same register.
+    calls = []
+    insert_new_rows = register_module.RegisterWriter.insert_new_rows
+    monkeypatch.setattr(register_module.RegisterWriter, "insert_new_rows",
+                        lambda self, rows: calls.append(rows[4][0]) or insert_new_rows(self, rows))
+    as_rows = import_legacy(generated_export, sqlite_register.engine, parallel=parallel, batch_size=200,
+                            reject_report=tmp_path / "a.csv")
+    assert 0 < sum(calls) <= as_rows.licences_created
+    # The flagged licences still went through the checks.
+    assert as_rows.rejected_by_reason["citizen_id_holds_other_licence"] >= 1
+    assert as_rows.rejected_by_reason["card_serial_of_other_licence"] >= 1
+    init = register_module.RegisterWriter.__init__
+
+    def records_only(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.takes_rows = False
+
+    monkeypatch.setattr(register_module.RegisterWriter, "__init__", records_only)
+    (tmp_path / "records").mkdir()
+    url = f"sqlite:///{tmp_path / 'records' / 'register.db'}"
+    upgrade(url)
+    other = make_engine(url)
+    calls.clear()
+    as_records = import_legacy(generated_export, other, parallel=parallel, batch_size=200,
+                               reject_report=tmp_path / "b.csv")
+    assert calls == []
+    assert _without_ids(snapshot(sqlite_register.engine)) == _without_ids(snapshot(other))
+    assert {k: v for k, v in vars(as_rows).items() if k not in ("seconds", "reject_report")} == \
+        {k: v for k, v in vars(as_records).items() if k not in ("seconds", "reject_report")}
+    assert report(tmp_path / "a.csv") == report(tmp_path / "b.csv")
+    assert foreign_key_violations(sqlite_register.engine) == []
+    other.dispose()
