@@ -22,6 +22,21 @@ class BloomFilter:
         self._bits = bytearray(1 << (bits_log2 - 3))
         self._mask = (1 << bits_log2) - 1
 
+    def to_bytes(self) -> bytes:
+        """The filter's bits, to hand it to another process (`from_bytes`)."""
+        return bytes(self._bits)
+
+    @classmethod
+    def from_bytes(cls, bits: bytes) -> BloomFilter:
+        """The filter whose bits are ``bits`` (from `to_bytes`, in a process with the same hash
+        salt: a forked child's)."""
+        size = len(bits) * 8
+        if size & (size - 1) or not 64 <= size <= 1 << 32:
+            raise ValueError("not the bits of a BloomFilter")
+        bloom = cls(size.bit_length() - 1)
+        bloom._bits[:] = bits
+        return bloom
+
     # Two probes from the two halves of one 64-bit hash. That needs a hash whose 64 bits are all
     # mixed, which str and bytes have (SipHash, salted per process: fine, a filter never leaves its
     # process) and ints and tuples do not: a tuple of a string and a counter gave up to 60 times

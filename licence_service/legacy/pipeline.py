@@ -23,6 +23,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from licence_service.legacy import scan as scan_module
 from licence_service.legacy.bloom import BloomFilter
 from licence_service.legacy.grouping import (
     BIRTH_YEAR,
@@ -36,7 +37,7 @@ from licence_service.legacy.grouping import (
     single_licence,
 )
 from licence_service.legacy.rows import ExportReader, MalformedFileError, RowParser, Staged, decode_problems
-from licence_service.legacy.scan import scan_export
+from licence_service.legacy.scan import PartScan, scan_export, scan_part, split_point
 from licence_service.legacy.staging import StagingStore
 
 __all__ = ["Batch", "ReaderFailedError", "gc_paused", "new_rows", "reader_events", "run_reader"]
@@ -140,8 +141,12 @@ def reader_events(
     the start of the run, on SQLite); a callable is asked once the scan is done.
     Raises `MalformedFileError` from the scan, before the first batch.
     """
+
+    def setup() -> tuple[bool, PartScan | None]:
+        return (rows_layout() if callable(rows_layout) else rows_layout), None
+
     with gc_paused():
-        yield from _reader_events(path, batch_size, workdir, on_scan, rows_layout)
+        yield from _reader_events(path, batch_size, workdir, on_scan, None, setup)
 
 
 class RunClaims:
@@ -175,12 +180,26 @@ class RunClaims:
 
 def _reader_events(
     path: Path, batch_size: int, workdir: Path | None, on_scan: Callable[[int, int], None] | None,
-    rows_layout: bool | Callable[[], bool],
+    split: int | None, setup: Callable[[], tuple[bool, PartScan | None]],
 ) -> Iterator[Event]:
-    scan = scan_export(path, progress=on_scan)
-    as_rows = rows_layout() if callable(rows_layout) else rows_layout
-    yield ("scanned", scan.data_lines, None if scan.stragglers is None else len(scan.stragglers))
-    stragglers = scan.stragglers
+    """``split``: the scan of the file from that offset on is made elsewhere (`run_reader`), and
+    ``setup`` gives it (and whether batches come in the rows layout) once this part is scanned."""
+    scan = scan_export(path, progress=on_scan if split is None else None, end=split)
+    as_rows, rest = setup()
+    data_lines, stragglers = scan.data_lines, scan.stragglers
+    # Rows on lines up to `boundary` are in the first part: their licence is a straggler also
+    # when the second part has a run of it, and the other way round.
+    boundary, first_runs, second_runs = 0, scan.runs, scan.runs
+    if rest is not None:
+        if rest.bad_line is not None:
+            line, reason = rest.bad_line
+            raise MalformedFileError(f"the file is not UTF-8 (line {1 + scan.data_lines + line}: {reason})")
+        data_lines += rest.lines
+        stragglers = None if stragglers is None or rest.stragglers is None else stragglers | rest.stragglers
+        if stragglers is not None and len(stragglers) > scan_module.STRAGGLER_LIMIT:
+            stragglers = None
+        boundary, second_runs = 1 + scan.data_lines, BloomFilter.from_bytes(rest.runs)
+    yield ("scanned", data_lines, None if stragglers is None else len(stragglers))
     records: list[tuple[Any, ...]] = []
     rejects: list[Reject] = []
     rows_read = 0
@@ -213,7 +232,9 @@ def _reader_events(
         # only when there are any: most licences have one row).
         first: Staged | None = None
         more: list[Staged] | None = None
-        run_number = ""
+        # The licence number of the last run of rows (rows without a readable number are skipped,
+        # as in the scan), and whether that run is set aside.
+        run_number, run_staged = "", False
         for line, fields in reader:
             rows_read += 1
             if fields is None:
@@ -225,14 +246,22 @@ def _reader_events(
                 # No licence to group it with: rejected on its own, and (as in the scan) it neither
                 # starts nor ends a run of rows.
                 rejects.append(Reject(line, row.raw_number, tuple(decode_problems(row.problems))))
-            elif stragglers is None or number in stragglers:
-                stage(row)
             elif number == run_number:
-                if more is None:
+                if run_staged:
+                    stage(row)
+                elif more is None:
                     more = [first, row]  # type: ignore[list-item]
                 else:
                     more.append(row)
             else:
+                run_number = number
+                run_staged = (stragglers is None or number in stragglers
+                              or (boundary and number in (second_runs if line <= boundary else first_runs)))
+                if run_staged:
+                    # (The licence of the current unstaged run, if any, cannot have another run
+                    # after this one: it would be a straggler.)
+                    stage(row)
+                    continue
                 if more is not None:
                     finish(more)
                 elif first is not None:
@@ -242,7 +271,7 @@ def _reader_events(
                         records.append(single_licence(first))
                 if len(records) >= batch_size:
                     yield ("batch", cut(rows_read))
-                first, more, run_number = row, None, number
+                first, more = row, None
         if more is not None:
             finish(more)
         elif first is not None:
@@ -273,15 +302,15 @@ def _unpacked(data: bytes) -> Batch:
 
 
 def _child(
-    events: multiprocessing.Queue[Event], setup: multiprocessing.Queue[bool], path: Path, batch_size: int,
-    workdir: Path | None,
+    events: multiprocessing.Queue[Event], setup: multiprocessing.Queue[tuple[bool, PartScan | None]], path: Path,
+    batch_size: int, workdir: Path | None, split: int | None,
 ) -> None:
     try:
-        for event in reader_events(
-            path, batch_size=batch_size, workdir=workdir, on_scan=lambda d, t: events.put(("scanning", d, t)),
-            rows_layout=setup.get,
-        ):
-            events.put(("packed", _packed(event[1])) if event[0] == "batch" else event)
+        with gc_paused():
+            for event in _reader_events(
+                path, batch_size, workdir, lambda d, t: events.put(("scanning", d, t)), split, setup.get,
+            ):
+                events.put(("packed", _packed(event[1])) if event[0] == "batch" else event)
     except MalformedFileError as exc:
         events.put(("malformed", str(exc)))
     except BaseException:  # reported to the parent, which decides; the child just ends
@@ -294,6 +323,14 @@ def _context() -> Any:
     if sys.platform == "linux" and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def _scaled(on_scan: Callable[[int, int], None], start: int) -> Callable[[int, int], None]:
+    # The scan of the second part stands for the whole scan on the progress bar.
+    def report(done: int, total: int) -> None:
+        on_scan(int((done - start) * total / max(1, total - start)), total)
+
+    return report
 
 
 def run_reader(
@@ -309,22 +346,33 @@ def run_reader(
 
     ``rows_layout`` is called once, in this process, after the child process has started (so that
     it is forked before this process opens anything): whether batches come in the rows layout.
+
+    With a forked child, the scan is shared: this process scans the second half of the file while
+    the child scans the first, and hands its findings over (`scan.PartScan`). Only with fork: the
+    Bloom filter of the runs it found is keyed by this process's string hashes, which a forked
+    child shares and a spawned one would not.
     """
     if not parallel:
         yield from reader_events(path, batch_size=batch_size, workdir=workdir, on_scan=on_scan,
                                  rows_layout=rows_layout or False)
         return
     ctx = _context()
+    split = split_point(path) if ctx.get_start_method() == "fork" else None
     events = ctx.Queue(maxsize=_QUEUE_DEPTH)
     setup = ctx.Queue()
     # The child's staging file lives in a folder this process owns, so it goes away even when
     # the child has to be stopped before it can tidy up.
     scratch = tempfile.TemporaryDirectory(prefix="legacy-import-", dir=workdir)
-    child = ctx.Process(target=_child, args=(events, setup, path, batch_size, Path(scratch.name)), daemon=True)
+    child = ctx.Process(target=_child, args=(events, setup, path, batch_size, Path(scratch.name), split),
+                        daemon=True)
     child.start()
     finished = False
     try:
-        setup.put(bool(rows_layout()) if rows_layout is not None else False)
+        as_rows = bool(rows_layout()) if rows_layout is not None else False
+        rest = None
+        if split is not None:
+            rest = scan_part(path, split, progress=None if on_scan is None else _scaled(on_scan, split))
+        setup.put((as_rows, rest))
         while True:
             try:
                 event = events.get(timeout=1.0)

@@ -20,6 +20,10 @@ The scan extracts the licence number with the same normaliser as the real parse,
 field of each line when SO_GPLX is the first column (the Department's layout) and with the csv module
 otherwise. A quoted field spanning lines can only add extra run boundaries here, so it can make a
 licence a straggler needlessly but never hide one.
+
+In the Department's layout each line can be scanned on its own, so a large file is scanned in two
+parts at once (`split_point`, `scan_part`): nothing can be written until the scan is done, and
+the process that writes would otherwise wait for it with a core to spare.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from licence_service.legacy import normalise as nz
 from licence_service.legacy.bloom import BloomFilter
 from licence_service.legacy.rows import MalformedFileError, column_indexes
 
-__all__ = ["ScanResult", "scan_export"]
+__all__ = ["PartScan", "ScanResult", "scan_export", "scan_part", "split_point"]
 
 _BOM = b"\xef\xbb\xbf"
 # Above this many stragglers the scan stops collecting them and every row is staged instead; a set
@@ -50,6 +54,27 @@ class ScanResult:
     size: int
     # Licence numbers to set aside until the end; None: too many, set every row aside.
     stragglers: frozenset[str] | None
+    # The licence numbers of every run seen (a Bloom filter): what a scan of the rest of the file
+    # needs to know about this part (see `scan_part`).
+    runs: BloomFilter | None = None
+
+
+@dataclass(frozen=True)
+class PartScan:
+    """The scan of the end of the file from a line's start (`scan_part`), made by another process
+    while the reader scans the beginning (`scan_export` with ``end``): the import's two cores share
+    the scan, during which nothing can be written yet.
+
+    A licence is a straggler when it has two runs in one part (`stragglers` of that part) or a run
+    in each (its number in both parts' `runs`: a Bloom filter's "maybe", so at worst set aside
+    needlessly).
+    """
+
+    lines: int  # physical lines in the part
+    stragglers: frozenset[str] | None  # within the part; None: too many
+    runs: bytes  # the bits of the part's Bloom filter of run keys (`BloomFilter.to_bytes`)
+    # The first line that is not UTF-8, counted from the part's first line (1), and why.
+    bad_line: tuple[int, str] | None
 
 
 def _licence_key(field: str) -> str | None:
@@ -62,22 +87,32 @@ def _licence_key(field: str) -> str | None:
 
 
 _CHUNK = 1 << 20  # bytes read at a time: the block, its decoded copy and the matches stay small
+# Smaller files are scanned by one process (`split_point`): two would save next to nothing.
+SPLIT_FROM_BYTES = 2 * _CHUNK
 # One match per complete line: the text before the first comma, and the rest of the line.
 _LINE = re.compile(rb"([^,\r\n]*)[^\n]*\n")
+
+
+class _NotUtf8(MalformedFileError):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"the file is not UTF-8 (line {line}: {reason})")
+        self.line, self.reason = line, reason
 
 
 def _decode_or_refuse(block: bytes, lines_before: int) -> str:
     try:
         return block.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = lines_before + block.count(b"\n", 0, exc.start) + 1
-        raise MalformedFileError(f"the file is not UTF-8 (line {line}: {exc.reason})") from None
+        raise _NotUtf8(lines_before + block.count(b"\n", 0, exc.start) + 1, exc.reason) from None
 
 
-def _blocks(f: BinaryIO) -> Iterator[bytes]:
-    """The rest of the file in large blocks of whole lines (the last may lack its newline)."""
+def _blocks(f: BinaryIO, end: int | None = None) -> Iterator[bytes]:
+    """The rest of the file (up to the offset ``end``, a line's start) in large blocks of whole
+    lines (the last may lack its newline)."""
     tail = b""
-    while chunk := f.read(_CHUNK):
+    left = end - f.tell() if end is not None else -1
+    while left and (chunk := f.read(_CHUNK if left < 0 else min(_CHUNK, left))):
+        left -= len(chunk) if left > 0 else 0
         data = tail + chunk
         cut = data.rfind(b"\n") + 1
         tail = data[cut:]
@@ -87,7 +122,7 @@ def _blocks(f: BinaryIO) -> Iterator[bytes]:
         yield tail + b"\n"
 
 
-def _first_field_keys(f: BinaryIO, state: _Progress) -> Iterator[str | None]:
+def _first_field_keys(f: BinaryIO, state: _Progress, end: int | None = None) -> Iterator[str | None]:
     """SO_GPLX first (the Department's layout): a regular expression finds the text before the
     first comma of every line of a block at C speed, and only a change of that text costs Python
     work (most consecutive lines belong to the same licence). Yields the key of each change.
@@ -96,8 +131,8 @@ def _first_field_keys(f: BinaryIO, state: _Progress) -> Iterator[str | None]:
     licence number holds only digits, spaces and dots, so both readings agree.
     """
     previous_raw: bytes | None = None
-    for block in _blocks(f):
-        _decode_or_refuse(block, state.lines + 1)  # + the header line
+    for block in _blocks(f, end):
+        _decode_or_refuse(block, state.lines + state.lines_before)
         for raw in _LINE.findall(block):
             if raw != previous_raw:
                 previous_raw = raw
@@ -114,7 +149,7 @@ def _csv_keys(f: BinaryIO, state: _Progress, at: int) -> Iterator[str | None]:
 
     def lines() -> Iterator[str]:
         for block in _blocks(f):
-            text = _decode_or_refuse(block, state.lines + 1)  # + the header line
+            text = _decode_or_refuse(block, state.lines + state.lines_before)
             state.advance(block)
             yield from text.splitlines(keepends=True)
 
@@ -124,8 +159,9 @@ def _csv_keys(f: BinaryIO, state: _Progress, at: int) -> Iterator[str | None]:
 
 
 class _Progress:
-    def __init__(self, done: int, size: int, report: Callable[[int, int], None] | None) -> None:
+    def __init__(self, done: int, size: int, report: Callable[[int, int], None] | None, lines_before: int) -> None:
         self.lines, self.done, self.size, self.report = 0, done, size, report
+        self.lines_before = lines_before  # lines before the first one read (the header: 1)
 
     def advance(self, block: bytes) -> None:
         self.lines += block.count(b"\n")
@@ -134,47 +170,99 @@ class _Progress:
             self.report(min(self.done, self.size), self.size)
 
 
+def _header(f: BinaryIO) -> tuple[bytes, list[str]]:
+    first = f.readline()
+    if not first.strip(b"\r\n" + _BOM):
+        raise MalformedFileError("the file is empty: no header row")
+    try:
+        header_text = first.removeprefix(_BOM).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedFileError(f"the file is not UTF-8 (line 1: {exc.reason})") from None
+    header = next(csv.reader([header_text]))
+    column_indexes(header)
+    return first, header
+
+
+def _runs(keys: Iterator[str | None], limit: int) -> tuple[BloomFilter, set[str] | None]:
+    # 2**25 bits (4 MiB): a false "seen" sets a licence aside needlessly, nothing worse.
+    bloom = BloomFilter(25)
+    stragglers: set[str] | None = set()
+    previous: str | None = None
+    for key in keys:
+        # A row without a readable licence number (a rejected row, the tail of a quoted
+        # field) neither starts nor ends a run: the parse skips those rows the same way.
+        if key is not None and key != previous:
+            if bloom.add(key) and stragglers is not None:
+                stragglers.add(key)
+                if len(stragglers) > limit:
+                    stragglers = None
+            previous = key
+    return bloom, stragglers
+
+
 def scan_export(
     path: Path,
     progress: Callable[[int, int], None] | None = None,
     straggler_limit: int | None = None,
+    end: int | None = None,
 ) -> ScanResult:
     """Check the file is importable and find its stragglers; raises `MalformedFileError`.
 
-    ``straggler_limit`` defaults to `STRAGGLER_LIMIT` (read at call time).
+    ``straggler_limit`` defaults to `STRAGGLER_LIMIT` (read at call time). ``end``: scan only up to
+    that offset (from `split_point`; another process scans the rest with `scan_part`).
     """
     limit = STRAGGLER_LIMIT if straggler_limit is None else straggler_limit
     size = path.stat().st_size
     with path.open("rb") as f:
-        first = f.readline()
-        if not first.strip(b"\r\n" + _BOM):
-            raise MalformedFileError("the file is empty: no header row")
-        try:
-            header_text = first.removeprefix(_BOM).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedFileError(f"the file is not UTF-8 (line 1: {exc.reason})") from None
-        header = next(csv.reader([header_text]))
+        first, header = _header(f)
         at = column_indexes(header)["SO_GPLX"]
-
-        state = _Progress(len(first), size, progress)
-        keys = _first_field_keys(f, state) if at == 0 else _csv_keys(f, state, at)
-
-        # 2**25 bits (4 MiB): a false "seen" sets a licence aside needlessly, nothing worse.
-        bloom = BloomFilter(25)
-        stragglers: set[str] | None = set()
-        previous: str | None = None
-        for key in keys:
-            # A row without a readable licence number (a rejected row, the tail of a quoted
-            # field) neither starts nor ends a run: the parse skips those rows the same way.
-            if key is not None and key != previous:
-                if bloom.add(key) and stragglers is not None:
-                    stragglers.add(key)
-                    if len(stragglers) > limit:
-                        stragglers = None
-                previous = key
+        if end is not None and at != 0:
+            raise ValueError("only a file with SO_GPLX first can be scanned in parts")
+        state = _Progress(len(first), size if end is None else end, progress, lines_before=1)
+        keys = _first_field_keys(f, state, end) if at == 0 else _csv_keys(f, state, at)
+        runs, stragglers = _runs(keys, limit)
     return ScanResult(
         header=header,
         data_lines=state.lines,
         size=size,
         stragglers=None if stragglers is None else frozenset(stragglers),
+        runs=runs,
+    )
+
+
+def split_point(path: Path) -> int | None:
+    """Where to split the scan between two processes: the start of the line at or after the middle
+    of the file; None when the file cannot be split (SO_GPLX not first, so a line's licence number
+    may depend on the lines before it, or a header the whole scan should refuse)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        try:
+            first, header = _header(f)
+        except MalformedFileError:
+            return None
+        if column_indexes(header)["SO_GPLX"] != 0 or size - len(first) < SPLIT_FROM_BYTES:
+            return None
+        f.seek(size // 2)
+        f.readline()
+        at = f.tell()
+    return at if at < size else None
+
+
+def scan_part(
+    path: Path, start: int, progress: Callable[[int, int], None] | None = None, straggler_limit: int | None = None,
+) -> PartScan:
+    """Scan the file from the offset ``start`` (a line's start, from `split_point`) to its end;
+    lines are counted from there, a line that is not UTF-8 is reported, not raised."""
+    limit = STRAGGLER_LIMIT if straggler_limit is None else straggler_limit
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(start)
+        state = _Progress(start, size, progress, lines_before=0)
+        try:
+            runs, stragglers = _runs(_first_field_keys(f, state), limit)
+        except _NotUtf8 as exc:
+            return PartScan(lines=state.lines, stragglers=frozenset(), runs=b"", bad_line=(exc.line, exc.reason))
+    return PartScan(
+        lines=state.lines, stragglers=None if stragglers is None else frozenset(stragglers), runs=runs.to_bytes(),
+        bad_line=None,
     )

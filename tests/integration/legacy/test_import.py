@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from licence_service.legacy import MalformedFileError, import_legacy, importer
+from licence_service.legacy import MalformedFileError, import_legacy, importer, scan
 from licence_service.legacy import register as register_module
 from licence_service.legacy.rows import COLUMNS
 from licence_service.store import models
@@ -394,3 +394,31 @@ def test_licences_handed_over_as_rows_give_the_register_the_records_give(
     assert report(tmp_path / "a.csv") == report(tmp_path / "b.csv")
     assert foreign_key_violations(sqlite_register.engine) == []
     other.dispose()
+
+
+def test_with_the_scan_shared_by_two_processes_the_register_is_the_same(
+        sqlite_register, generated_export, tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
+    assert scan.split_point(generated_export) is not None
+    shared = import_legacy(generated_export, sqlite_register.engine, parallel=True, reject_report=tmp_path / "a.csv")
+    (tmp_path / "one").mkdir()
+    url = f"sqlite:///{tmp_path / 'one' / 'register.db'}"
+    upgrade(url)
+    other = make_engine(url)
+    alone = import_legacy(generated_export, other, parallel=False, reject_report=tmp_path / "b.csv")
+    assert _without_ids(snapshot(sqlite_register.engine)) == _without_ids(snapshot(other))
+    assert {k: v for k, v in vars(shared).items() if k not in ("seconds", "reject_report")} == \
+        {k: v for k, v in vars(alone).items() if k not in ("seconds", "reject_report")}
+    assert sorted(report(tmp_path / "a.csv"), key=lambda r: int(r["line"])) == \
+        sorted(report(tmp_path / "b.csv"), key=lambda r: int(r["line"]))
+    other.dispose()
+
+
+def test_a_second_half_not_utf8_stops_the_import_and_writes_nothing(register, sample, tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
+    path = tmp_path / "late.csv"
+    path.write_bytes(sample.read_bytes() + b"019000000099,1,TR\xc2N\r\n")
+    with pytest.raises(MalformedFileError, match="not UTF-8 \\(line 59"):
+        import_legacy(path, register.engine, parallel=True)
+    assert snapshot(register.engine) == {t: [] for t in TABLES}
+    assert not (tmp_path / "late.rejects.csv").exists()

@@ -167,3 +167,24 @@ def test_batches_in_the_rows_layout_carry_the_same_licences(tmp_path):
     assert [b.rows for b in plain] == [None] * len(plain)
     assert [b.rows for b in rows] == [new_rows(b.records, b.suspects) for b in plain]
     assert [b.records for b in rows] == [[b.records[i] for i in b.suspects] for b in plain]
+
+
+def test_with_the_scan_shared_by_two_processes_the_licences_are_the_same(tmp_path, monkeypatch):
+    # The parent scans the second half while the child scans the first: licence ...001 has rows in
+    # both halves, ...002 twice in the first.
+    monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
+    rows = scattered_rows()
+    path = write_export(tmp_path / "e.csv", rows)
+    assert scan.split_point(path) is not None
+    check_scattered(*licences(path, parallel=True))
+    records, _, done = licences(path, parallel=True)
+    assert done[2] == 5  # the same rows set aside as by one scan
+
+
+def test_a_second_half_that_is_not_utf8_is_refused_with_its_line_in_the_whole_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
+    path = write_export(tmp_path / "e.csv", [row(SO_GPLX=f"0100000000{i:02d}") for i in range(40)])
+    path.write_bytes(path.read_bytes() + b"019000000099,1,TR\xc2N\r\n")
+    assert scan.split_point(path) is not None
+    with pytest.raises(MalformedFileError, match=r"not UTF-8 \(line 42: invalid continuation byte"):
+        next(run_reader(path, parallel=True))

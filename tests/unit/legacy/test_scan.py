@@ -6,6 +6,8 @@ import unicodedata
 
 import pytest
 
+from licence_service.legacy import scan
+from licence_service.legacy.bloom import BloomFilter
 from licence_service.legacy.rows import COLUMNS, MalformedFileError
 from licence_service.legacy.scan import scan_export
 from tests.unit.legacy.exports import export_text, row, write_export
@@ -100,3 +102,60 @@ def test_progress_is_reported_up_to_the_whole_size(tmp_path):
     seen = []
     scan_export(path, progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (path.stat().st_size, path.stat().st_size)
+
+
+def _in_two_parts(path, at=None):
+    end = scan.split_point(path) if at is None else at
+    return end, scan_export(path, end=end), scan.scan_part(path, end)
+
+
+def test_a_file_scanned_in_two_parts_finds_every_straggler(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
+    rows = [row(SO_GPLX=f"0100000000{i:02d}", HANG="A1") for i in range(30)]
+    rows.insert(5, row(SO_GPLX="010000000003", HANG="B2"))  # apart within the first part
+    rows.append(row(SO_GPLX="01.0000.000029", HANG="B2"))  # next to its other row: not a straggler
+    rows.append(row(SO_GPLX="010000000025", HANG="C"))  # apart within the second part
+    rows.append(row(SO_GPLX="010000000001", HANG="C"))  # a run in each part
+    path = write_export(tmp_path / "e.csv", rows)
+    end, first, second = _in_two_parts(path)
+    assert 0 < end < path.stat().st_size
+    whole = scan_export(path)
+    assert whole.stragglers == frozenset({"010000000003", "010000000025", "010000000001"})
+    assert first.data_lines + second.lines == whole.data_lines == len(rows)
+    assert first.stragglers == frozenset({"010000000003"}) and second.stragglers == frozenset({"010000000025"})
+    runs_after = BloomFilter.from_bytes(second.runs)
+    # A licence with a run in each part is in both parts' runs; one only in the first is not in the second's.
+    assert "010000000001" in first.runs and "010000000001" in runs_after
+    assert "010000000002" not in runs_after and second.bad_line is None
+
+
+def test_a_line_not_utf8_in_the_second_part_is_reported_from_the_part_s_start(tmp_path):
+    good = export_text([row(SO_GPLX=f"0100000000{i:02d}") for i in range(20)]).encode("utf-8")
+    path = tmp_path / "e.csv"
+    path.write_bytes(good + b"019000000099,1,TR\xc2N\r\n")  # a lone lead byte: not UTF-8
+    header_and_ten = len(b"\r\n".join(good.split(b"\r\n")[:11])) + 2
+    part = scan.scan_part(path, header_and_ten)
+    assert part.bad_line == (11, "invalid continuation byte")
+
+
+def test_only_a_large_file_with_the_licence_number_first_is_split(tmp_path, monkeypatch):
+    path = write_export(tmp_path / "e.csv", [row(SO_GPLX=f"0100000000{i:02d}") for i in range(50)])
+    assert scan.split_point(path) is None  # small
+    monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
+    at = scan.split_point(path)
+    assert at is not None and path.read_bytes()[at - 1:at] == b"\n"
+    other = write_export(tmp_path / "o.csv", [row()], [*COLUMNS[1:], "SO_GPLX"])
+    assert scan.split_point(other) is None
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"SO_GPLX,HO_TEN\r\n" * 1000)
+    assert scan.split_point(bad) is None  # the whole scan refuses it
+
+
+def test_bloom_filter_bits_make_the_same_filter(tmp_path):
+    bloom = BloomFilter(10)
+    for key in ("a", "b", "c"):
+        bloom.add(key)
+    again = BloomFilter.from_bytes(bloom.to_bytes())
+    assert all(k in again for k in ("a", "b", "c")) and again.to_bytes() == bloom.to_bytes()
+    with pytest.raises(ValueError):
+        BloomFilter.from_bytes(b"\x00" * 3)
