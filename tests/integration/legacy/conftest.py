@@ -25,8 +25,8 @@ class Register:
     engine: sa.Engine
 
 
-def _sqlite(tmp_path: Path) -> Iterator[Register]:
-    url = f"sqlite:///{tmp_path / 'register.db'}"
+def _sqlite(tmp_path: Path, name: str = "register.db") -> Iterator[Register]:
+    url = f"sqlite:///{tmp_path / name}"
     upgrade(url)
     engine = make_engine(url)
     yield Register(url, engine)
@@ -61,7 +61,8 @@ def register(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registe
 
 @pytest.fixture
 def sqlite_register(tmp_path: Path) -> Iterator[Register]:
-    yield from _sqlite(tmp_path)
+    """A SQLite register of its own: a file apart from `register`'s, for a test comparing the two."""
+    yield from _sqlite(tmp_path, "sqlite-register.db")
 
 
 @pytest.fixture
