@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from licence_service.services import stages
 from licence_service.store import models
 from tests.conftest import token_for
 from tests.support.data import application_body, seed_an
+from tests.support.statements import Statements
 from workers.context import stage_context
 
 URL = "/api/v1/applications"
@@ -236,19 +236,9 @@ def test_a_payment_reads_without_the_write_lock_and_holds_it_only_for_its_writes
     # On SQLite the writer lock serialises every process's writes: the payment's reads (the
     # application, an earlier payment of the transaction) are done before it is taken, and the
     # application is moved on with one UPDATE conditional on it being unchanged since.
-    from licence_service.store import sqlite_writer_lock
-
-    statements: list[tuple[str, bool]] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        held = bool(sqlite_writer_lock._held.get(threading.get_ident()))
-        statements.append((" ".join(statement.split()), held))
-
-    event.listen(services.engine, "before_cursor_execute", seen)
-    try:
+    with Statements(services.engine) as recorded:
         assert pay(client, portal_headers, awaiting_payment).status_code == 202
-    finally:
-        event.remove(services.engine, "before_cursor_execute", seen)
+    statements = recorded.all
     reads = [held for text, held in statements if text.startswith("SELECT") and ("FROM applications" in text
                                                                                 or "FROM payments" in text)]
     updates = [(text, held) for text, held in statements if text.startswith("UPDATE applications")]

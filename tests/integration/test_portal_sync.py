@@ -37,6 +37,7 @@ from tests.support.portal_sync import (
     submit,
 )
 from tests.support.servers import PortalStandIn, free_port, wait_for
+from tests.support.statements import Statements
 
 DOSSIER = "G01.99-20261127-0000123"
 OK = (200, {"error_code": "00"})
@@ -263,20 +264,10 @@ def test_what_to_claim_is_found_without_the_write_lock_which_is_taken_for_the_le
         sync_services, portal, portal_stand_in):
     # On SQLite the writer lock serialises every process's writes: the due heads and their entries
     # (the applications) are read before it, and only the leases' UPDATEs are made under it.
-    from licence_service.store import sqlite_writer_lock
-
     ids = [submit(sync_services, f"G01.99-20261127-00002{i:02d}") for i in range(3)]
-    statements: list[tuple[str, bool]] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        held = bool(sqlite_writer_lock._held.get(threading.get_ident()))
-        statements.append((" ".join(statement.split()), held))
-
-    event.listen(sync_services.engine, "before_cursor_execute", seen)
-    try:
+    with Statements(sync_services.engine) as recorded:
         assert sync_many(sync_services, ids, claims_read_first=True) == 3
-    finally:
-        event.remove(sync_services.engine, "before_cursor_execute", seen)
+    statements = recorded.all
     first_lease = next(i for i, (text, _) in enumerate(statements) if text.startswith("UPDATE portal_sync_items"))
     before = statements[:first_lease]
     assert any("FROM portal_sync_items" in text for text, _ in before)

@@ -9,7 +9,6 @@ from typing import Any
 
 import redis as redis_lib
 from kombu import Producer
-from sqlalchemy import event as sa_event
 
 from licence_service.messaging.broker import connect
 from licence_service.messaging.consumer import StageWorker
@@ -19,6 +18,7 @@ from licence_service.messaging.relay import declare_topology
 from licence_service.services import stages
 from tests.support import delivery
 from tests.support.servers import wait_for
+from tests.support.statements import Statements
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 
@@ -47,33 +47,6 @@ def test_each_stage_batch_moves_every_application_on_with_its_single_effects(ser
     assert all(history[application_id] == delivery.ISSUED_HISTORY for application_id in ids)
 
 
-class Statements:
-    """The statements an engine runs while counting (whitespace folded)."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine, self.all, self.statements = engine, [], []
-
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        folded = " ".join(statement.split())
-        self.all.append(folded)
-        if folded.upper().startswith("SELECT"):
-            self.statements.append(folded)
-
-    def __enter__(self) -> Statements:
-        sa_event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *_exc: Any) -> None:
-        sa_event.remove(self.engine, "before_cursor_execute", self._seen)
-
-    def of(self, table: str) -> int:
-        """SELECTs from this table."""
-        return len([s for s in self.statements if f"FROM {table} " in s + " "])
-
-    def savepoints(self) -> int:
-        return len([s for s in self.all if s.upper().startswith("SAVEPOINT")])
-
-
 def test_a_batch_reads_its_applications_and_processed_events_once_not_per_event(service):
     people = delivery.citizens(4)
     delivery.seed(service.uow(), people)
@@ -98,7 +71,7 @@ def test_a_checks_batch_reads_its_applications_once_before_and_once_in_its_trans
     assert [service.status(a) for a in ids] == ["accepted"] * 4
     # Loaded once to ask the registers about each (no lock), once locked to write the verdicts
     # (and asked, under the lock, for another open application of each licence: R-ELIG-5).
-    loads = [s for s in selects.statements if s.startswith("SELECT applications.id, applications.portal_dossier_id")]
+    loads = [s for s in selects.selects if s.startswith("SELECT applications.id, applications.portal_dossier_id")]
     assert len(loads) == 2
     assert selects.of("licences") == 2  # all four locked with one statement, then loaded with one
 
