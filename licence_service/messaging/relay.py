@@ -66,9 +66,9 @@ class Publisher:
         if time.monotonic() - self.declared_at >= DECLARE_EVERY_SECONDS:
             self.declare()
 
-    def event(self, payload: Any, routing_key: str, event_id: str) -> None:
-        """One event, alone in its message."""
-        self._publish(payload, exchange="", routing_key=self.queue_for(routing_key), headers={"event_id": event_id})
+    def event(self, payload: Any, routing_key: str) -> None:
+        """One event, alone in its message, onto the queue bound to its routing key."""
+        self.events([payload], self.queue_for(routing_key))
 
     def events(self, payloads: list[Any], queue: str) -> None:
         """Several events for one queue in one message (envelope.batch_body), in order."""

@@ -143,10 +143,7 @@ class ApplicationRepository:
 
     # Portal sync items, kept in per-application order by seq.
     def next_sync_seq(self, application_id: str) -> int:
-        stmt = select(func.coalesce(func.max(models.PortalSyncItem.seq), 0)).where(
-            models.PortalSyncItem.application_id == application_id
-        )
-        return int(self.session.scalar(stmt) or 0) + 1
+        return self.next_sync_seqs([application_id])[application_id]
 
     def next_sync_seqs(self, application_ids: Iterable[str]) -> dict[str, int]:
         """next_sync_seq for several applications, with one query."""

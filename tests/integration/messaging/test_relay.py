@@ -133,7 +133,7 @@ def test_each_event_goes_straight_onto_its_stages_queue_without_reading_the_bind
         smembers, lpush = redis_calls(client, "smembers"), redis_calls(client, "lpush")
         for n in range(5):
             publisher.event({"type": RoutingKeys.ACCEPTED, "application_id": f"a-{n}", "event_id": f"e-{n}"},
-                            RoutingKeys.ACCEPTED, f"e-{n}")
+                            RoutingKeys.ACCEPTED)
         assert redis_calls(client, "smembers") == smembers
         assert redis_calls(client, "lpush") == lpush + 5
     # A kombu queue on Redis is taken from its tail (BRPOP): reversed, the list is in publishing order.
@@ -146,7 +146,7 @@ def test_each_event_goes_straight_onto_its_stages_queue_without_reading_the_bind
 def test_an_event_no_stage_is_bound_to_is_refused_not_dropped(redis_url):
     with connect(redis_url) as conn:
         with pytest.raises(ValueError, match="application.unheard_of"):
-            Publisher(conn).event({}, "application.unheard_of", "e-1")
+            Publisher(conn).event({"event_id": "e-1"}, "application.unheard_of")
 
 
 def test_a_stages_waiting_events_go_out_together_in_order_a_message_per_fifty(service, redis_url):
