@@ -7,8 +7,8 @@ PORTAL_SYNC_BATCH applications (its `data` is a list), at most one entry per app
 
 1. claim: find the due heads of the applications in hand and build their entries, loading the
    applications in one query, in a read-only transaction; then, in one short writing transaction,
-   lease each of them to this worker until now + lease (a conditional UPDATE per item; exactly one
-   of several racing workers wins it);
+   lease them to this worker until now + lease (one conditional UPDATE; of several racing workers
+   exactly one wins each item);
 2. send: outside any transaction, one call per `isUpdating` value among the claimed heads
    ("False" only for an application's first sync, and the flag belongs to the call): so one call,
    or two when the batch mixes first syncs and updates. Keeping first syncs together rather than
@@ -200,19 +200,17 @@ def _candidates(uow: UnitOfWork, application_ids: Sequence[str], *, settings: Se
 
 def _lease(uow: UnitOfWork, candidates: Sequence[Claim], *, settings: Settings, at: dt.datetime) -> list[Claim]:
     """Lease each candidate's item to this worker until `at` + the lease, if it is still pending and
-    unleased (a conditional UPDATE: of several racing workers exactly one wins it); the claims won,
+    unleased (one conditional UPDATE for all: of several racing workers exactly one wins each); the claims won,
     in the candidates' order. An item stays the head of its application until it is sent or failed,
     which is what the UPDATE's condition checks, so a candidate found in an earlier transaction is
     still the one to send when its lease is won."""
     until = at + dt.timedelta(seconds=settings.portal_sync_lease_seconds)
-    won = {}
-    # In item id order: the row locks of the UPDATEs are taken in that order.
-    for claim in sorted(candidates, key=lambda c: c.item_id):
-        token = str(uuid.uuid4())
-        if uow.portal_sync.claim(claim.item_id, token, now=at, until=until):
-            won[claim.item_id] = dataclasses.replace(claim, token=token, until=until)
-        # Otherwise another worker won the race for it.
-    return [won[c.item_id] for c in candidates if c.item_id in won]
+    # One token for the lease: a lease is still per item (its row holds the token), and a sender
+    # that takes an item over writes a token of its own.
+    token = str(uuid.uuid4())
+    won = uow.portal_sync.claim([c.item_id for c in candidates], token, now=at, until=until)
+    # The others another worker won the race for.
+    return [dataclasses.replace(c, token=token, until=until) for c in candidates if c.item_id in won]
 
 
 # A claim, the answer that counts for it, and how many calls carried it (2 when sent again alone).

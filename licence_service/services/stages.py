@@ -27,7 +27,12 @@ from licence_service.domain.regime import local_date
 from licence_service.logs import log_context
 from licence_service.messaging.envelope import Event
 from licence_service.messaging.names import RoutingKeys
-from licence_service.registers.citizens import HealthCertificateRegister, PopulationRegister
+from licence_service.registers.citizens import (
+    CertificatesAtOnce,
+    HealthCertificateRegister,
+    PeopleAtOnce,
+    PopulationRegister,
+)
 from licence_service.services.acceptance import accept
 from licence_service.services.transitions import change_status, emit
 from licence_service.store import models
@@ -202,6 +207,8 @@ def _apply_steps(ctx: StageContext, handler: str, steps: Sequence[Step | Outcome
                 try:
                     with uow.session.begin_nested():
                         results[i] = _apply_in(uow, handler, step, loaded)
+                        # In the step's savepoint, so that a unique-key conflict is this step's.
+                        uow.write_appended()
                     # Recorded now (or already): the same event again later in this batch is a duplicate.
                     loaded.seen.add(step.event.event_id)
                 except IntegrityError as exc:
@@ -279,12 +286,50 @@ def checks_batch(ctx: StageContext, events: Sequence[Event]) -> list[BaseExcepti
     # The applications read for all at once, in one read-only transaction, not one each.
     with ctx.reader() as uow:
         applications = uow.applications.get_many([e.application_id for e in events], with_history=False)
-    steps = _prepared(lambda event: _checks_step(ctx, event, applications.get(event.application_id)), events)
+    answers = _ask_registers_at_once(ctx, [a for a in applications.values() if a.status == "received"])
+    steps = _prepared(lambda event: _checks_step(ctx, event, applications.get(event.application_id), answers),
+                      events)
     return outcomes(apply_batch(ctx, "checks", steps, with_licences=True, lock_licences=True))
 
 
-def _checks_step(ctx: StageContext, event: Event, application: models.Application | None = None) -> Step | bool:
-    """`application` as read before (checks_batch), or read here."""
+@dataclass(frozen=True)
+class _Answers:
+    """What the registers answered for a whole batch at once; None for a register not asked so
+    (it cannot answer for several, or its answer failed): each application then asks it alone."""
+
+    people: dict[str, Person] | None = None
+    certificates: dict[str, HealthCertificate] | None = None
+
+
+def _certificate_number(application: models.Application) -> str | None:
+    ref = (application.details or {}).get("health_certificate")
+    return ref["number"] if ref else None
+
+
+def _ask_registers_at_once(ctx: StageContext, applications: Sequence[models.Application]) -> _Answers:
+    """One request per register for the batch instead of one per application: the registers'
+    two lookups were two transactions and a third of the checks stage's statements (issue 8)."""
+    if not applications:
+        return _Answers()
+    people = certificates = None
+    try:
+        if isinstance(ctx.population, PeopleAtOnce):
+            people = ctx.population.people([a.citizen_id for a in applications])
+        if isinstance(ctx.health_certificates, CertificatesAtOnce):
+            certificates = ctx.health_certificates.certificates(
+                [n for a in applications if (n := _certificate_number(a)) is not None])
+    except Exception as exc:
+        # Each application asks again alone, so that a register that is down fails (and retries)
+        # each event on its own, as without batches.
+        log.warning("checks: asking the registers for %d applications at once failed (%s); asking for each",
+                    len(applications), exc)
+    return _Answers(people, certificates)
+
+
+def _checks_step(ctx: StageContext, event: Event, application: models.Application | None = None,
+                 answers: _Answers = _Answers()) -> Step | bool:
+    """`application` as read before (checks_batch), or read here; `answers`, the registers' for
+    the batch, where they were asked at once."""
     if application is None:
         with ctx.reader() as uow:
             application = uow.applications.get(event.application_id, with_history=False)
@@ -293,12 +338,14 @@ def _checks_step(ctx: StageContext, event: Event, application: models.Applicatio
     if application.status != "received":
         return False
     citizen_id = application.citizen_id
-    cert_ref = (application.details or {}).get("health_certificate")
+    certificate_number = _certificate_number(application)
     # Outside registers are asked before the transaction opens: no lock is held while they answer.
-    population_record = ctx.population.person(citizen_id)
-    certificate: HealthCertificate | None = (
-        ctx.health_certificates.certificate(cert_ref["number"]) if cert_ref else None
-    )
+    population_record = (answers.people.get(citizen_id) if answers.people is not None
+                         else ctx.population.person(citizen_id))
+    certificate: HealthCertificate | None = None
+    if certificate_number is not None:
+        certificate = (answers.certificates.get(certificate_number) if answers.certificates is not None
+                       else ctx.health_certificates.certificate(certificate_number))
 
     def work(uow: UnitOfWork, application: models.Application) -> None:
         # R-ELIG-5 across applications: two checks of different applications for one licence each
@@ -471,16 +518,21 @@ def _issuance_step(ctx: StageContext, event: Event) -> Step:
 
 def _issue_licence(uow: UnitOfWork, application: models.Application, row: models.Licence,
                    converted: dict[str, Any], issued_on: dt.date, authority: str) -> str:
+    # The register's rows are written at commit with the batch's others (RegisterRepository:
+    # replace_cards, replace_classes, append), not flushed per licence through the ORM: that was
+    # seven statements and a flush per licence (issue 8). Only the licence row itself, loaded
+    # already, is changed through the ORM. Each licence's replaced rows are appended before their
+    # replacements, as the unit of work's ordering asks.
     before = [_class_json(LicenceClass(c.code, c.passed_on, c.valid_until, tuple(c.restrictions or ())))
               for c in row.classes]
     uow.register.replace_cards(row.number)
-    row.classes.clear()
-    uow.session.flush()
-    for c in converted["classes"]:
-        row.classes.append(models.LicenceClass(
-            code=c["code"], passed_on=dt.date.fromisoformat(c["passed_on"]) if c["passed_on"] else None,
+    uow.register.replace_classes(row.number, [
+        models.LicenceClass(
+            licence_number=row.number, code=c["code"],
+            passed_on=dt.date.fromisoformat(c["passed_on"]) if c["passed_on"] else None,
             issued_on=issued_on, valid_until=dt.date.fromisoformat(c["valid_until"]) if c["valid_until"] else None,
-            restrictions=c["restrictions"]))
+            restrictions=list(c["restrictions"] or ()))
+        for c in converted["classes"]])
     row.regime = converted["regime"]
     row.issued_on = issued_on
     row.issuing_authority = authority
@@ -494,9 +546,9 @@ def _issue_licence(uow: UnitOfWork, application: models.Application, row: models
                    "nationality": holder.nationality, "residence": application.applicant.get("residence")},
         "classes": converted["classes"],
     }
-    uow.register.add(models.Card(serial=serial, licence_number=row.number, issued_on=issued_on,
-                                 status="valid", application_id=application.id, printed=printed))
-    uow.register.add(models.LicenceHistory(licence_number=row.number, source=f"application:{application.id}",
-                                           change={"classes_before": before, "classes_after": converted["classes"],
-                                                   "card_serial": serial}))
+    uow.register.append(models.Card(serial=serial, licence_number=row.number, issued_on=issued_on,
+                                    status="valid", application_id=application.id, printed=printed))
+    uow.register.append(models.LicenceHistory(licence_number=row.number, source=f"application:{application.id}",
+                                              change={"classes_before": before, "classes_after": converted["classes"],
+                                                      "card_serial": serial}))
     return serial

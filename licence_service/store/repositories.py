@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, func, insert, inspect, select, update
-from sqlalchemy.orm import Session, lazyload
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import Select, bindparam, delete, exists, func, insert, inspect, select, update
+from sqlalchemy.orm import Session, lazyload, load_only
+from sqlalchemy.sql.dml import Delete, Insert, Update
 
 from licence_service.store import models
 
@@ -33,6 +34,28 @@ def _get_many_stmt(with_history: bool) -> Select[tuple[models.Application]]:
     """Made once (see _plain_insert): a worker loading applications per call skips building it."""
     stmt = select(models.Application).where(models.Application.id.in_(bindparam("ids", expanding=True)))
     return stmt if with_history else stmt.options(lazyload(models.Application.history))
+
+
+@functools.cache
+def _status_stmt() -> Select[tuple[models.Application]]:
+    a = models.Application
+    return (select(a).where(a.id == bindparam("id"))
+            .options(load_only(a.id, a.status, a.portal_status, a.updated_at, a.fee_amount, a.fee_currency,
+                               a.fee_paid), lazyload(a.history)))
+
+
+@functools.cache
+def _update_if_unchanged_stmt(columns: tuple[str, ...]) -> Update:
+    table = models.Application.__table__
+    return (update(table)
+            .where(table.c.id == bindparam("_id"), table.c.status == bindparam("_status"),
+                   table.c.updated_at == bindparam("_updated_at"))
+            .values({name: bindparam(name) for name in columns}))
+
+
+@functools.cache
+def _payment_by_transaction_stmt() -> Select[tuple[models.Payment]]:
+    return select(models.Payment).where(models.Payment.transaction_id == bindparam("transaction_id"))
 
 
 @functools.cache
@@ -61,6 +84,29 @@ def _lock_licences_stmt() -> Select[tuple[str]]:
     number = models.Licence.number
     return (select(number).where(number.in_(bindparam("numbers", expanding=True))).order_by(number)
             .with_for_update())
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """An UPDATE or DELETE to run at commit among the unit of work's appended rows (in the order
+    appended, one execution for all with the same statement), instead of at once: issuance ran
+    seven statements and a flush per licence (issue 8). `statement` is made once, so that it groups."""
+
+    statement: Update | Delete
+    params: dict[str, Any]
+
+
+@functools.cache
+def _replace_cards_stmt() -> Update:
+    table = models.Card.__table__
+    return (update(table).where(table.c.licence_number == bindparam("number"), table.c.status == "valid")
+            .values(status="replaced"))
+
+
+@functools.cache
+def _delete_classes_stmt() -> Delete:
+    table = models.LicenceClass.__table__
+    return delete(table).where(table.c.licence_number == bindparam("number"))
 
 
 def insert_rows(session: Session, rows: Sequence[models.Base]) -> None:
@@ -98,6 +144,12 @@ class ApplicationRepository:
             stmt = stmt.with_for_update()
         return self.session.scalars(stmt).one_or_none()
 
+    def get_status(self, application_id: str) -> models.Application | None:
+        """An application with its status, portal status, last change and fee columns loaded and no
+        others (for a payment, which needs no more: reading the JSON columns was a sixth of it). Any
+        other column read from it once it has left its transaction raises."""
+        return self.session.scalars(_status_stmt(), {"id": application_id}).one_or_none()
+
     def lock_many(self, application_ids: Iterable[str]) -> dict[str, models.Application]:
         """Several applications, without their history, locked in the order of their ids (on
         PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), by id."""
@@ -117,11 +169,10 @@ class ApplicationRepository:
         """Set `values` on an application read earlier, only if it is still in `status` and has not
         been changed since `updated_at`: one conditional UPDATE, so the row need not be read again
         in this transaction. False when it has changed (nothing is written)."""
-        table = models.Application.__table__
-        stmt = (update(table)
-                .where(table.c.id == application_id, table.c.status == status, table.c.updated_at == updated_at)
-                .values(**values))
-        return self.session.connection().execute(stmt).rowcount == 1
+        # The statement made once per set of columns (see _plain_insert); the values bound.
+        stmt = _update_if_unchanged_stmt(tuple(sorted(values)))
+        params = {**values, "_id": application_id, "_status": status, "_updated_at": updated_at}
+        return self.session.connection().execute(stmt, params).rowcount == 1
 
     def get_by_dossier(self, portal_dossier_id: str) -> models.Application | None:
         stmt = select(models.Application).where(models.Application.portal_dossier_id == portal_dossier_id)
@@ -138,8 +189,7 @@ class ApplicationRepository:
         return bool(self.session.scalar(stmt))
 
     def payment_by_transaction(self, transaction_id: str) -> models.Payment | None:
-        stmt = select(models.Payment).where(models.Payment.transaction_id == transaction_id)
-        return self.session.scalars(stmt).one_or_none()
+        return self.session.scalars(_payment_by_transaction_stmt(), {"transaction_id": transaction_id}).one_or_none()
 
     # Portal sync items, kept in per-application order by seq.
     def next_sync_seq(self, application_id: str) -> int:
@@ -157,8 +207,10 @@ class ApplicationRepository:
 class RegisterRepository:
     """The national licence register (NATIONAL-MODEL.md)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, append: Callable[[Any], None] | None = None) -> None:
         self.session = session
+        # The unit of work's `append`: rows and Deferred statements written at its commit.
+        self._append = append
         # Locked by lock_licences, outside any savepoint: held until the transaction ends.
         self._locked: set[str] = set()
 
@@ -210,11 +262,26 @@ class RegisterRepository:
         return self.session.scalars(stmt).one_or_none()
 
     def replace_cards(self, licence_number: str) -> None:
-        self.session.execute(
-            update(models.Card)
-            .where(models.Card.licence_number == licence_number, models.Card.status == "valid")
-            .values(status="replaced")
-        )
+        """Mark the licence's valid cards replaced, at commit, before the cards appended after this
+        call are written (so a new card appended next stays valid)."""
+        self._later(Deferred(_replace_cards_stmt(), {"number": licence_number}))
+
+    def replace_classes(self, licence_number: str, classes: Sequence[models.LicenceClass]) -> None:
+        """Replace the licence's classes with `classes` at commit: one DELETE, then the new rows.
+        The licence's loaded `classes` collection is left as it was read (its rows are not changed
+        through the ORM): the transaction must not read it again."""
+        self._later(Deferred(_delete_classes_stmt(), {"number": licence_number}))
+        for row in classes:
+            self._later(row)
+
+    def append(self, row: models.Base) -> None:
+        """Insert `row` at commit, with the unit of work's other appended rows (UnitOfWork.append)."""
+        self._later(row)
+
+    def _later(self, item: Any) -> None:
+        if self._append is None:
+            raise RuntimeError("this repository writes at commit: make it through a UnitOfWork")
+        self._append(item)
 
 
 class OutboxRepository:

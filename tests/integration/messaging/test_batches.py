@@ -4,18 +4,25 @@ duplicate changes nothing, and every message is acknowledged only once its batch
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import threading
+from collections import Counter
 from typing import Any
 
 import redis as redis_lib
 from kombu import Producer
+from sqlalchemy import select
 
+from licence_service.domain.regime import LOCAL_TZ
 from licence_service.messaging.broker import connect
 from licence_service.messaging.consumer import StageWorker
 from licence_service.messaging.envelope import Event, batch_body
 from licence_service.messaging.names import RoutingKeys, events_exchange, queue_name
 from licence_service.messaging.relay import declare_topology
+from licence_service.registers.citizens import RegisterUnavailable, SandboxPopulationRegister
 from licence_service.services import stages
+from licence_service.store import models
 from tests.support import delivery
 from tests.support.servers import wait_for
 from tests.support.statements import Statements
@@ -74,6 +81,34 @@ def test_a_checks_batch_reads_its_applications_once_before_and_once_in_its_trans
     loads = [s for s in selects.selects if s.startswith("SELECT applications.id, applications.portal_dossier_id")]
     assert len(loads) == 2
     assert selects.of("licences") == 2  # all four locked with one statement, then loaded with one
+    # The sandbox registers asked once each for the four (PeopleAtOnce, CertificatesAtOnce).
+    assert selects.of("sandbox_population") == 1 and selects.of("sandbox_health_certificates") == 1
+
+
+class DownForBatches(SandboxPopulationRegister):
+    """The sandbox population register, failing every request for several citizens at once."""
+
+    def __init__(self, inner: SandboxPopulationRegister) -> None:
+        super().__init__(inner._session_factory)
+        self.asked_alone: list[str] = []
+
+    def people(self, citizen_ids: Any) -> Any:
+        raise RegisterUnavailable("population register: read timed out (10 s)")
+
+    def person(self, citizen_id: str) -> Any:
+        self.asked_alone.append(citizen_id)
+        return super().person(citizen_id)
+
+
+def test_a_checks_batch_asks_for_each_application_alone_when_asking_for_all_at_once_fails(service):
+    people = delivery.citizens(3)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    register = DownForBatches(service.ctx.population)
+    ctx = dataclasses.replace(service.ctx, population=register)
+    assert stages.checks_batch(ctx, [service.event(a, RoutingKeys.RECEIVED) for a in ids]) == [None] * 3
+    assert [service.status(a) for a in ids] == ["accepted"] * 3
+    assert sorted(register.asked_alone) == sorted(c.citizen_id for c in people)
 
 
 def test_an_issuance_batch_reads_its_licences_once_not_per_event(service):
@@ -90,6 +125,41 @@ def test_an_issuance_batch_reads_its_licences_once_not_per_event(service):
     # The licences with their holders (joined) and classes: a query each, for the four.
     assert selects.of("licences") == 1 and selects.of("licence_classes") == 1
     assert selects.of("portal_sync_items") == 1
+
+
+def test_an_issuance_batch_writes_each_register_table_once_for_all_its_licences(service):
+    people = delivery.citizens(4)
+    delivery.seed(service.uow(), people)
+    ids = [service.submit(citizen) for citizen in people]
+    for application_id in ids:
+        service.drive_to(application_id, "processing")
+    stages.conversion_batch(service.ctx, [service.event(a, RoutingKeys.PAID) for a in ids])
+    with Statements(service.services.engine) as recorded:
+        assert stages.issuance_batch(service.ctx, [service.event(a, RoutingKeys.CONVERTED) for a in ids]) == [None] * 4
+    writes = Counter(text.split(" WHERE ")[0].split(" (")[0].split(" SET ")[0]
+                     for text, _held in recorded.all if text.split()[0] in ("INSERT", "UPDATE", "DELETE"))
+    # One execution per table (an executemany for the four), not one per licence.
+    for statement in ("UPDATE cards", "DELETE FROM licence_classes", "INSERT INTO licence_classes",
+                      "INSERT INTO cards", "INSERT INTO licence_history", "UPDATE licences"):
+        assert writes[statement] == 1, (statement, writes)
+    today = dt.datetime.now(LOCAL_TZ).date()
+    with service.db() as s:
+        for citizen, application_id in zip(people, ids, strict=True):
+            application = s.get(models.Application, application_id)
+            licence = s.get(models.Licence, citizen.licence_number)
+            # What conversion decided (B2 renewed as B, R-CONV-6), as the register now holds it.
+            assert [(c.code, c.issued_on, c.valid_until and c.valid_until.isoformat())
+                    for c in licence.classes] == [(c["code"], today, c["valid_until"])
+                                                  for c in application.converted["classes"]]
+            assert licence.regime == application.converted["regime"] and licence.issued_on == today
+            cards = {c.serial: c.status for c in licence.cards}
+            assert cards == {f"OLD{citizen.index:09d}": "replaced", application.issued_card_serial: "valid"}
+            [history] = s.scalars(select(models.LicenceHistory).where(
+                models.LicenceHistory.licence_number == citizen.licence_number)).all()
+            assert history.source == f"application:{application_id}"
+            assert [c["code"] for c in history.change["classes_before"]] == ["B2"]
+            assert history.change["classes_after"] == application.converted["classes"]
+            assert history.change["card_serial"] == application.issued_card_serial
 
 
 def test_a_step_failing_in_its_transaction_fails_alone(service):
