@@ -6,6 +6,7 @@ submit, so runs can be compared on a busy machine by their CPU time.
     .venv/bin/python bench/profile_submit.py [--count 800]
     .venv/bin/py-spy record -r 500 -o submit.svg -- .venv/bin/python bench/profile_submit.py
     .venv/bin/python bench/profile_submit.py --pyinstrument   # needs `pip install pyinstrument`
+    .venv/bin/python bench/profile_submit.py --pay            # payments instead of submits
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=800, help="submits timed, after a warm-up (default 800)")
     parser.add_argument("--pyinstrument", action="store_true", help="print a pyinstrument profile of them")
+    parser.add_argument("--pay", action="store_true",
+                        help="time payments instead: the submits are made awaiting payment (as checks would) and paid")
     args = parser.parse_args()
 
     from licence_service.store.migrate import upgrade
@@ -63,8 +66,28 @@ def main() -> int:
                 response = client.post("/api/v1/applications", data=bodies[n], headers=headers)
                 assert response.status_code == 202, response.get_data(as_text=True)
 
+            ids: list[str] = []
+
+            def pay(n: int) -> None:
+                document = {"amount": 135000, "currency": "VND", "paid_at": "2026-11-27T10:30:00+07:00",
+                            "transaction_id": f"PAYGOV-{n:012d}"}
+                response = client.post(f"/api/v1/applications/{ids[n]}/payments", json=document, headers=headers)
+                assert response.status_code == 202, response.get_data(as_text=True)
+
+            step = submit
+            if args.pay:
+                for n in range(WARM_UP + args.count):
+                    response = client.post("/api/v1/applications", data=bodies[n], headers=headers)
+                    ids.append(response.get_json()["id"])
+                import sqlalchemy as sa
+
+                engine = sa.create_engine(f"sqlite:///{database}")
+                with engine.begin() as conn:  # what the checks stage leaves behind
+                    conn.execute(sa.text("UPDATE applications SET status = 'awaiting_payment', fee_amount = 135000"))
+                engine.dispose()
+                step = pay
             for n in range(WARM_UP):
-                submit(n)
+                step(n)
             profiler = None
             if args.pyinstrument:
                 from pyinstrument import Profiler
@@ -73,12 +96,13 @@ def main() -> int:
                 profiler.start()
             wall, cpu = time.perf_counter(), time.process_time()
             for n in range(WARM_UP, WARM_UP + args.count):
-                submit(n)
+                step(n)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             if profiler is not None:
                 profiler.stop()
                 print(profiler.output_text(unicode=True, color=False))
-    print(f"{args.count} submits: {wall / args.count * 1000:.2f} ms wall, {cpu / args.count * 1000:.2f} ms CPU each")
+    what = "payments" if args.pay else "submits"
+    print(f"{args.count} {what}: {wall / args.count * 1000:.2f} ms wall, {cpu / args.count * 1000:.2f} ms CPU each")
     return 0
 
 

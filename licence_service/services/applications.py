@@ -203,7 +203,7 @@ def _payment_rows(uow: Any, application: models.Application, data: dict[str, Any
 def _record_payment_unlocked(uow_factory: Any, read_uow_factory: Any, application_id: str, data: dict[str, Any],
                              client_id: str, correlation_id: str | None) -> PaymentResult | None:
     with read_uow_factory() as uow:
-        application = uow.applications.get(application_id, with_history=False)
+        application = uow.applications.get_status(application_id)
         if application is None or application.status != "awaiting_payment":
             return None
         if uow.applications.payment_by_transaction(data["transaction_id"]) is not None:

@@ -246,6 +246,10 @@ def test_a_payment_reads_without_the_write_lock_and_holds_it_only_for_its_writes
     [(update, held)] = updates
     assert held and "WHERE applications.id = ? AND applications.status = ? AND applications.updated_at = ?" in update
     assert counts(services)["payments"] == 1
+    # The application is read for its status and fee only: not its JSON columns (applicant, details).
+    [read] = [text for text, _ in statements if text.startswith("SELECT") and "FROM applications" in text]
+    assert "applications.status" in read and "applications.fee_amount" in read
+    assert "applications.applicant" not in read and "applications.details" not in read
 
 
 def test_a_payment_whose_application_changed_after_it_was_read_gets_the_answer_of_its_new_state(
