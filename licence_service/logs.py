@@ -217,10 +217,21 @@ def _fields_of(record: logging.LogRecord) -> list[str]:
 _TRACEBACKS = logging.Formatter()
 
 
+# Set on a masked record: its message, traceback and stack as masked, and the known values they
+# were masked against. A record is masked where it is made and again by the handlers (the factory
+# runs before `extra` fields are set); masking it again unchanged was most of the cost of a log line.
+_MASKED_AS = "_licence_service_masked_as"
+
+
 def mask_record(record: logging.LogRecord) -> logging.LogRecord:
     """Mask `record` in place: its message (arguments merged in), traceback and stack, and drop its
-    personal structured fields. Safe to repeat."""
+    personal structured fields. Safe to repeat, and cheap when nothing changed since the last time."""
     known = (*_known.get(), *_fields_of(record))
+    done = record.__dict__.get(_MASKED_AS)
+    unchanged = (done is not None and record.args is None and done[0] is record.msg
+                 and done[1] is record.exc_text and done[2] is record.stack_info)
+    if unchanged and done[3].issuperset(known):
+        return record
     try:
         message = record.getMessage()
     except Exception:  # a bad format string must not let the raw arguments through
@@ -234,7 +245,17 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
         record.stack_info = mask(record.stack_info, known)
     for name in PERSONAL_FIELDS:
         record.__dict__.pop(name, None)
+    # What was masked before stays masked only if this is the text it was masked in.
+    applied = frozenset(known) | (done[3] if unchanged else frozenset())
+    record.__dict__[_MASKED_AS] = (record.msg, record.exc_text, record.stack_info, applied)
     return record
+
+
+@functools.lru_cache(maxsize=4096)
+def _masked_field(value: str) -> str:
+    # A structured field masked without known values depends on its text alone; the same ids
+    # (an application's, a correlation id) come back on many lines.
+    return mask(value)
 
 
 class PersonalDataFilter(logging.Filter):
@@ -280,7 +301,7 @@ class JsonFormatter(logging.Formatter):
         for name in self.FIELDS:
             if name in record.__dict__:
                 value = record.__dict__[name]
-                entry[name] = mask(value) if isinstance(value, str) else value
+                entry[name] = _masked_field(value) if isinstance(value, str) else value
         if record.exc_text:
             entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)

@@ -17,6 +17,7 @@ from licence_service.logs import (
     PersonalDataFilter,
     install_masking,
     mask,
+    mask_record,
     personal_data,
     personal_values,
 )
@@ -124,3 +125,25 @@ def test_a_known_value_is_masked_whatever_re_ignorecase_takes_for_its_letters(va
 def test_a_line_without_known_values_is_left_as_it_is():
     assert mask("POST /api/v1/applications 202", [NAME, CITIZEN_ID, "Số 1 Tràng Tiền"]) == \
         "POST /api/v1/applications 202"
+
+
+def test_a_record_masked_again_is_masked_for_what_changed_since_and_otherwise_kept_as_it_was():
+    # A record is masked where it is made and again by each handler (mask_record skips what it
+    # has already done): a personal field set after the first masking (as `extra` fields are),
+    # or a new message, is still masked the second time.
+    record = logging.LogRecord("licence_service.test", logging.INFO, __file__, 1, "holder %s, id %s",
+                               (NAME, CITIZEN_ID), None)
+    mask_record(record)
+    first = record.msg
+    assert NAME in first and CITIZEN_ID not in first  # the name was not known yet
+    assert mask_record(record).msg is first  # unchanged: kept as it was
+    record.__dict__["full_name"] = NAME
+    assert mask_record(record).msg == "holder [masked], id *********345"
+    assert "full_name" not in record.__dict__
+    record.msg, record.args = "call %s", (PHONE,)
+    assert mask_record(record).msg == "call *******678"
+    # A value made known after the record was masked is masked the next time it is.
+    record.msg, record.args = "holder NGUYỄN VĂN AN", None
+    mask_record(record)
+    with personal_data(NAME):
+        assert mask_record(record).msg == "holder [masked]"
