@@ -147,3 +147,20 @@ def test_a_record_masked_again_is_masked_for_what_changed_since_and_otherwise_ke
     mask_record(record)
     with personal_data(NAME):
         assert mask_record(record).msg == "holder [masked]"
+
+
+def test_structured_fields_are_masked_and_ids_in_them_kept():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("test"))
+    log = logging.getLogger("licence_service.test.fields")
+    log.addHandler(handler)
+    log.propagate = False
+    application_id = "0b6f5f43-1c1e-4c52-9a5e-123456789012"  # twelve digits at its end, yet an id
+    try:
+        log.warning("seen", extra={"application_id": application_id, "path": f"/api/v1/licences/{CITIZEN_ID}"})
+    finally:
+        log.removeHandler(handler)
+    entry = json.loads(stream.getvalue())
+    assert entry["application_id"] == application_id
+    assert entry["path"] == "/api/v1/licences/*********345"
