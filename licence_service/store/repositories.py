@@ -59,6 +59,13 @@ def _payment_by_transaction_stmt() -> Select[tuple[models.Payment]]:
 
 
 @functools.cache
+def _open_for_licences_stmt() -> Select[tuple[str, str]]:
+    a = models.Application
+    return select(a.id, a.licence_number).where(a.licence_number.in_(bindparam("numbers", expanding=True)),
+                                                a.status.in_(bindparam("statuses", expanding=True)))
+
+
+@functools.cache
 def _lock_many_stmt() -> Select[tuple[models.Application]]:
     # ORDER BY before FOR UPDATE: PostgreSQL locks rows as the sorted rows come out, so two batches
     # lock their common applications in the same order and never deadlock over them.
@@ -187,6 +194,18 @@ class ApplicationRepository:
             )
         )
         return bool(self.session.scalar(stmt))
+
+    def open_for_licences(self, licence_numbers: Iterable[str], statuses: Iterable[str]) -> dict[str, set[str]]:
+        """open_for_licence for several licences in one query: the ids of their applications in
+        `statuses`, by licence number (licences with none are absent)."""
+        numbers = sorted(set(licence_numbers))
+        if not numbers:
+            return {}
+        found: dict[str, set[str]] = {}
+        for application_id, number in self.session.execute(_open_for_licences_stmt(), {
+                "numbers": numbers, "statuses": sorted(statuses)}):
+            found.setdefault(number, set()).add(application_id)
+        return found
 
     def payment_by_transaction(self, transaction_id: str) -> models.Payment | None:
         return self.session.scalars(_payment_by_transaction_stmt(), {"transaction_id": transaction_id}).one_or_none()

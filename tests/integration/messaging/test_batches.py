@@ -85,6 +85,35 @@ def test_a_checks_batch_reads_its_applications_once_before_and_once_in_its_trans
     assert selects.of("sandbox_population") == 1 and selects.of("sandbox_health_certificates") == 1
 
 
+def test_two_applications_for_one_licence_in_one_checks_batch_exactly_one_passes_R_ELIG_5(service):
+    [citizen] = delivery.citizens(1)
+    delivery.seed(service.uow(), [citizen])
+    again = dataclasses.replace(citizen, dossier_id="G01.99-T-9999999")
+    ids = [service.submit(citizen), service.submit(again)]
+    with Statements(service.services.engine) as recorded:
+        assert stages.checks_batch(service.ctx, [service.event(a, RoutingKeys.RECEIVED) for a in ids]) == [None] * 2
+    statuses = sorted(service.status(a) for a in ids)
+    assert statuses == ["accepted", "refused"]
+    [refused] = [a for a in ids if service.status(a) == "refused"]
+    assert service.application(refused).refusal_reasons == ["application_in_progress"]
+    # Asked once for the batch, not once per application.
+    assert len([s for s in recorded.selects if s.startswith("SELECT applications.id, applications.licence_number")
+                or "EXISTS" in s]) == 1
+
+
+def test_an_application_open_before_the_checks_batch_refuses_another_for_its_licence_R_ELIG_5(service):
+    people = delivery.citizens(2)
+    delivery.seed(service.uow(), people)
+    first = service.submit(people[0])
+    assert stages.checks_batch(service.ctx, [service.event(first, RoutingKeys.RECEIVED)]) == [None]
+    assert service.status(first) == "accepted"
+    again = dataclasses.replace(people[0], dossier_id="G01.99-T-9999998")
+    ids = [service.submit(again), service.submit(people[1])]
+    assert stages.checks_batch(service.ctx, [service.event(a, RoutingKeys.RECEIVED) for a in ids]) == [None] * 2
+    assert [service.status(a) for a in ids] == ["refused", "accepted"]
+    assert service.application(ids[0]).refusal_reasons == ["application_in_progress"]
+
+
 class DownForBatches(SandboxPopulationRegister):
     """The sandbox population register, failing every request for several citizens at once."""
 
