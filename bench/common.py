@@ -83,9 +83,13 @@ def token(*scopes: str) -> str:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, env: dict[str, str], log: Path, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`app` served as the Procfile's web process serves the service (same config, same workers)."""
+def gunicorn(app: str, env: dict[str, str], log: Path, workers: int | None = None
+             ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`app` served as the Procfile's web process serves the service (same config, and its
+    `${WEB_CONCURRENCY:-2}` workers unless `workers` is given)."""
     import urllib.request
+
+    workers = workers or int(env.get("WEB_CONCURRENCY") or 2)
 
     port = free_port()
     with open(log, "ab") as out:
