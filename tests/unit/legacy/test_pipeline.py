@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
-from licence_service.legacy import scan
+from licence_service.legacy import pipeline, scan
 from licence_service.legacy.grouping import view
-from licence_service.legacy.pipeline import RunClaims, new_rows, reader_events, run_reader
+from licence_service.legacy.pipeline import ReaderFailedError, RunClaims, new_rows, reader_events, run_reader
 from licence_service.legacy.rows import MalformedFileError
 from tests.unit.legacy.exports import row, write_export
 
@@ -188,3 +191,31 @@ def test_a_second_half_that_is_not_utf8_is_refused_with_its_line_in_the_whole_fi
     assert scan.split_point(path) is not None
     with pytest.raises(MalformedFileError, match=r"not UTF-8 \(line 42: invalid continuation byte"):
         next(run_reader(path, parallel=True))
+
+
+def _dies(*args, **kwargs):
+    os._exit(3)
+    yield  # a generator, as _reader_events is
+
+
+def test_a_reader_process_that_dies_is_reported_not_waited_for(tmp_path, monkeypatch):
+    # The events come through a pipe and a receiving thread (pipeline._Receiver): the end of the
+    # pipe, when the child is gone, must end the wait too.
+    monkeypatch.setattr(pipeline, "_reader_events", _dies)
+    path = write_export(tmp_path / "e.csv", scattered_rows())
+    with pytest.raises(ReaderFailedError, match="exit code 3"):
+        list(run_reader(path, parallel=True))
+
+
+def test_batches_larger_than_the_pipe_arrive_whole_and_in_order_while_the_writer_lags(tmp_path):
+    # Batches each bigger than the pipe (at most 1 MiB), two of them kept by the receiver: the
+    # reader blocks on the full pipe, then goes on, and nothing is lost or reordered.
+    rows = [row(SO_GPLX=f"01{i:010d}", SO_CCCD=f"001060{i:06d}", SO_PHOI=f"{i:012d}") for i in range(30_000)]
+    path = write_export(tmp_path / "e.csv", rows)
+    eager = list(run_reader(path, parallel=True, batch_size=10_000))
+    assert min(len(pipeline._packed(e[1])) for e in eager if e[0] == "batch") > 1 << 20
+    crossed = []
+    for event in run_reader(path, parallel=True, batch_size=10_000):
+        crossed.append(event)
+        time.sleep(0.2)  # a slow writer: the reader runs ahead until the pipe and the receiver are full
+    assert crossed == eager and sum(e[0] == "batch" for e in eager) == 3
