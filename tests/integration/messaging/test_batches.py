@@ -140,13 +140,19 @@ def test_a_checks_batch_asks_for_each_application_alone_when_asking_for_all_at_o
     assert sorted(register.asked_alone) == sorted(c.citizen_id for c in people)
 
 
-def test_an_issuance_batch_reads_its_licences_once_not_per_event(service):
-    people = delivery.citizens(4)
+def converted(service: Any, n: int) -> tuple[list[delivery.Citizen], list[str]]:
+    """n citizens with their applications paid and converted: the issuance stage's to do."""
+    people = delivery.citizens(n)
     delivery.seed(service.uow(), people)
     ids = [service.submit(citizen) for citizen in people]
     for application_id in ids:
         service.drive_to(application_id, "processing")
     stages.conversion_batch(service.ctx, [service.event(a, RoutingKeys.PAID) for a in ids])
+    return people, ids
+
+
+def test_an_issuance_batch_reads_its_licences_once_not_per_event(service):
+    _people, ids = converted(service, 4)
     with Statements(service.services.engine) as selects:
         assert stages.issuance_batch(service.ctx, [service.event(a, RoutingKeys.CONVERTED) for a in ids]) == [None] * 4
     assert [service.status(a) for a in ids] == ["issued"] * 4
@@ -157,12 +163,7 @@ def test_an_issuance_batch_reads_its_licences_once_not_per_event(service):
 
 
 def test_an_issuance_batch_writes_each_register_table_once_for_all_its_licences(service):
-    people = delivery.citizens(4)
-    delivery.seed(service.uow(), people)
-    ids = [service.submit(citizen) for citizen in people]
-    for application_id in ids:
-        service.drive_to(application_id, "processing")
-    stages.conversion_batch(service.ctx, [service.event(a, RoutingKeys.PAID) for a in ids])
+    people, ids = converted(service, 4)
     with Statements(service.services.engine) as recorded:
         assert stages.issuance_batch(service.ctx, [service.event(a, RoutingKeys.CONVERTED) for a in ids]) == [None] * 4
     writes = Counter(text.split(" WHERE ")[0].split(" (")[0].split(" SET ")[0]
