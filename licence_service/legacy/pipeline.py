@@ -450,7 +450,9 @@ def run_reader(
                 except queue_module.Empty:
                     data = None
             if data is None:
-                child.join(timeout=1.0)
+                # The pipe has ended, so the child is exiting: wait for its exit code, which the
+                # message gives (a loaded machine can take a while to reap it).
+                child.join(timeout=10)
                 raise ReaderFailedError(f"the reader process ended unexpectedly (exit code {child.exitcode})")
             event = _unpacked(data)
             kind = event[0]
