@@ -226,7 +226,7 @@ class ApplicationRepository:
 class RegisterRepository:
     """The national licence register (NATIONAL-MODEL.md)."""
 
-    def __init__(self, session: Session, append: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, session: Session, append: Callable[[Any], None]) -> None:
         self.session = session
         # The unit of work's `append`: rows and Deferred statements written at its commit.
         self._append = append
@@ -283,24 +283,19 @@ class RegisterRepository:
     def replace_cards(self, licence_number: str) -> None:
         """Mark the licence's valid cards replaced, at commit, before the cards appended after this
         call are written (so a new card appended next stays valid)."""
-        self._later(Deferred(_replace_cards_stmt(), {"number": licence_number}))
+        self._append(Deferred(_replace_cards_stmt(), {"number": licence_number}))
 
     def replace_classes(self, licence_number: str, classes: Sequence[models.LicenceClass]) -> None:
         """Replace the licence's classes with `classes` at commit: one DELETE, then the new rows.
         The licence's loaded `classes` collection is left as it was read (its rows are not changed
         through the ORM): the transaction must not read it again."""
-        self._later(Deferred(_delete_classes_stmt(), {"number": licence_number}))
+        self._append(Deferred(_delete_classes_stmt(), {"number": licence_number}))
         for row in classes:
-            self._later(row)
+            self._append(row)
 
     def append(self, row: models.Base) -> None:
         """Insert `row` at commit, with the unit of work's other appended rows (UnitOfWork.append)."""
-        self._later(row)
-
-    def _later(self, item: Any) -> None:
-        if self._append is None:
-            raise RuntimeError("this repository writes at commit: make it through a UnitOfWork")
-        self._append(item)
+        self._append(row)
 
 
 class OutboxRepository:

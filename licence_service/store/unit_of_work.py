@@ -20,12 +20,14 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
-        # Rows only ever inserted (history, DongBoHoSoMC items, outbox, processed events, payments),
-        # in the order they were appended: written at commit, one INSERT per table for all of them,
-        # instead of through the ORM's flush (see `append`).
+        # Rows only ever inserted (history, DongBoHoSoMC items, outbox, processed events, payments,
+        # issued cards and classes) and the Deferred statements before them, in the order they were
+        # appended: written at commit (or write_appended), one execution per table or statement for
+        # all of them, instead of through the ORM's flush (see `append`).
         self.appended: list[models.Base | repositories.Deferred] = []
-        # The next DongBoHoSoMC item's seq of applications a batch asked for at once, before any
-        # item of this transaction (transitions._next_sync_seq counts those).
+        # The next DongBoHoSoMC item's seq of applications a batch asked for at once, after any item
+        # already written in this transaction (write_appended keeps it so); items still appended
+        # come after it (transitions._next_sync_seq counts those).
         self.next_sync_seqs: dict[str, int] = {}
         self.applications = repositories.ApplicationRepository(self.session)
         self.register = repositories.RegisterRepository(self.session, append=self.append)
