@@ -66,6 +66,16 @@ def retry_horizon(settings: Settings) -> dt.timedelta:
 
 
 @dataclass(frozen=True)
+class ItemState:
+    """A DongBoHoSoMC item's columns that the outcome of its call depends on."""
+
+    attempts: int
+    first_attempt_at: dt.datetime | None
+    next_attempt_at: dt.datetime
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class Claim:
     item_id: int
     token: str
@@ -76,6 +86,8 @@ class Claim:
     entry: dict[str, Any]
     # The lease's end as this worker set it.
     until: dt.datetime
+    # The item's columns its call's outcome depends on, as they were when it was claimed.
+    item: ItemState
     # The log context of what woke the application up (its correlation id), for the lines about it.
     log_fields: Mapping[str, str] = field(default_factory=dict)
 
@@ -194,6 +206,8 @@ def _candidates(uow: UnitOfWork, application_ids: Sequence[str], *, settings: Se
         candidates.append(Claim(item.id, "", item.application_id, item.portal_status,
                                 application.portal_acked_status is None,
                                 payload_entry(application, item.portal_status, settings=settings), at,
+                                ItemState(item.attempts, item.first_attempt_at, item.next_attempt_at,
+                                          item.last_error),
                                 contexts.get(item.application_id, {})))
     return candidates
 
@@ -210,7 +224,10 @@ def _lease(uow: UnitOfWork, candidates: Sequence[Claim], *, settings: Settings, 
     token = str(uuid.uuid4())
     won = uow.portal_sync.claim([c.item_id for c in candidates], token, now=at, until=until)
     # The others another worker won the race for.
-    return [dataclasses.replace(c, token=token, until=until) for c in candidates if c.item_id in won]
+    # The claim's UPDATE set first_attempt_at where it was unset (PortalSyncRepository.claim).
+    return [dataclasses.replace(c, token=token, until=until,
+                                item=dataclasses.replace(c.item, first_attempt_at=c.item.first_attempt_at or at))
+            for c in candidates if c.item_id in won]
 
 
 # A claim, the answer that counts for it, and how many calls carried it (2 when sent again alone).
@@ -277,65 +294,78 @@ def _record(results: list[Sent], *, uow_factory: Callable[[], UnitOfWork], setti
     """Write the outcome of each call's entry, all in one transaction: "sent", "retry" (scheduled
     again), "failed" (given up), or "lost" when the lease expired meanwhile (then the new holder's
     outcome is the one that counts). For each application whose outcome is "sent" or "failed", its
-    next call is claimed in the same transaction; those claims are returned with the outcomes."""
+    next call is claimed in the same transaction; those claims are returned with the outcomes.
+
+    The outcomes are worked out from the items as they were claimed (Claim.item): while a lease is
+    held only its holder changes the item, so the transaction reads just the lease tokens to know
+    which are still held, then writes all the outcomes with one UPDATE. Loading and flushing the
+    items through the ORM made this the longest hold of SQLite's writer lock (issue 8)."""
     if not results:
         return [], []
     with uow_factory() as uow:
-        items = {item.id: item for item in uow.portal_sync.get_many_for_update([c.item_id for c, _, _ in results])}
         at = now()
-        outcome_of = {}
-        acknowledged: list[tuple[str, int]] = []
+        tokens = uow.portal_sync.tokens([c.item_id for c, _, _ in results])
+        decided = [_decide(claim, result, calls, held=tokens.get(claim.item_id) == claim.token,
+                           settings=settings, at=at)
+                   for claim, result, calls in results]
+        kept = sorted((d for d in decided if d.outcome != "lost"), key=lambda d: d.claim.item_id)
+        uow.portal_sync.record_outcomes([(d.claim.item_id, d.values) for d in kept])
         # Applications are updated (acknowledged) in the order of their ids, as the stage workers'
         # batches lock them (services/stages.py apply_batch): on PostgreSQL, two transactions
         # locking the same rows in different orders deadlock, and a lost record would hold its
         # leases until they expire and then send every entry of it again.
-        for claim, result, calls in sorted(results, key=lambda r: r[0].application_id):
-            with _about(claim):
-                outcome_of[claim.item_id] = _outcome(items.get(claim.item_id), claim, result, calls,
-                                                     settings=settings, at=at)
-            if outcome_of[claim.item_id] == "sent":
-                acknowledged.append((claim.application_id, claim.portal_status))
-        # One statement for all of them, after the items' own changes: an UPDATE per item, each
-        # flushing the items changed before it, was a third of the sender's time in the database.
-        uow.session.flush()
-        uow.portal_sync.acknowledged_many(acknowledged)
-        outcomes = [outcome_of[claim.item_id] for claim, _, _ in results]
-        done = [claim.application_id for claim, _, _ in results if outcome_of[claim.item_id] in ("sent", "failed")]
-        following: list[Claim] = []
-        if done:
-            following = _claim_in(uow, done, settings=settings, at=at, contexts=contexts)
+        uow.portal_sync.acknowledged_many(sorted((d.claim.application_id, d.claim.portal_status)
+                                                 for d in kept if d.outcome == "sent"))
+        done = [d.claim.application_id for d in decided if d.outcome in ("sent", "failed")]
+        following = _claim_in(uow, done, settings=settings, at=at, contexts=contexts) if done else []
         uow.commit()
-        return outcomes, following
+    for d in decided:
+        if d.message:
+            with _about(d.claim):
+                log.log(d.level, d.message, *d.args)
+    return [d.outcome for d in decided], following
 
 
-def _outcome(item: models.PortalSyncItem | None, claim: Claim, result: SyncResult, calls: int,
-             *, settings: Settings, at: dt.datetime) -> str:
-    # The lease is per item: one lost lease leaves the other entries of the call to be recorded.
-    if item is None or item.claim_token != claim.token:
-        log.warning("portal sync of %s (status %s): lease lost while sending; outcome %s left to the "
-                    "new holder", claim.application_id, claim.portal_status, result.detail)
-        return "lost"
-    item.attempts += calls  # what the portal was sent, the refused batch call included
-    item.claim_token = None
-    item.claimed_until = None
+@dataclass(frozen=True)
+class _Decided:
+    """A call's outcome for one of its items, worked out before it is written: the item's new
+    OUTCOME_COLUMNS values (none when its lease was lost) and the line to log once written."""
+
+    claim: Claim
+    outcome: str
+    values: dict[str, Any] = field(default_factory=dict)
+    level: int = logging.INFO
+    message: str = ""
+    args: tuple[Any, ...] = ()
+
+
+def _decide(claim: Claim, result: SyncResult, calls: int, *, held: bool, settings: Settings,
+            at: dt.datetime) -> _Decided:
+    """The outcome of one entry's call for its item, as claimed (`held`: its lease is still ours)."""
+    if not held:
+        # The lease is per item: one lost lease leaves the other entries of the call to be recorded.
+        return _Decided(claim, "lost", level=logging.WARNING,
+                        message="portal sync of %s (status %s): lease lost while sending; outcome %s left to "
+                                "the new holder", args=(claim.application_id, claim.portal_status, result.detail))
+    item = claim.item
+    attempts = item.attempts + calls  # what the portal was sent, the refused batch call included
+    values = {"state": "pending", "attempts": attempts, "next_attempt_at": item.next_attempt_at,
+              "last_error": item.last_error, "sent_at": None}
     if result.ok:
-        outcome = item.state = "sent"
-        item.sent_at = at
-        item.last_error = None
-    elif result.retryable and at < (item.first_attempt_at or at) + retry_horizon(settings):
-        outcome = "retry"
-        item.last_error = result.detail
-        item.next_attempt_at = at + backoff(item.attempts, settings)
-        log.warning("portal sync of %s (status %s) failed (attempt %d), retrying at %s: %s",
-                    claim.application_id, item.portal_status, item.attempts, item.next_attempt_at.isoformat(),
-                    result.detail)
-    else:
-        outcome = item.state = "failed"
-        item.last_error = result.detail if not result.retryable else (
-            f"gave up after {item.attempts} attempts over {settings.portal_sync_retry_hours:g} h: {result.detail}")
-        log.error("portal sync of %s (status %s) failed for good: %s", claim.application_id,
-                  item.portal_status, item.last_error)
-    return outcome
+        values.update(state="sent", sent_at=at, last_error=None)
+        return _Decided(claim, "sent", values)
+    if result.retryable and at < (item.first_attempt_at or at) + retry_horizon(settings):
+        values.update(last_error=result.detail, next_attempt_at=at + backoff(attempts, settings))
+        return _Decided(claim, "retry", values, logging.WARNING,
+                        "portal sync of %s (status %s) failed (attempt %d), retrying at %s: %s",
+                        (claim.application_id, claim.portal_status, attempts,
+                         values["next_attempt_at"].isoformat(), result.detail))
+    error = result.detail if not result.retryable else (
+        f"gave up after {attempts} attempts over {settings.portal_sync_retry_hours:g} h: {result.detail}")
+    values.update(state="failed", last_error=error)
+    return _Decided(claim, "failed", values, logging.ERROR,
+                    "portal sync of %s (status %s) failed for good: %s",
+                    (claim.application_id, claim.portal_status, error))
 
 
 def due_applications(uow_factory: Callable[[], UnitOfWork], *, now: dt.datetime, limit: int = 100) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Update, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -66,9 +67,21 @@ def _acknowledged_stmt() -> Update:
 
 
 @functools.cache
-def _for_update_stmt() -> Select[tuple[models.PortalSyncItem]]:
+def _tokens_stmt() -> Select[tuple[int, str | None]]:
     # In id order, so that two transactions locking overlapping rows (PostgreSQL) cannot deadlock.
-    return select(Item).where(Item.id.in_(bindparam("ids", expanding=True))).order_by(Item.id).with_for_update()
+    return (select(Item.id, Item.claim_token).where(Item.id.in_(bindparam("ids", expanding=True)))
+            .order_by(Item.id).with_for_update())
+
+
+# The columns a call's outcome sets (record_outcomes); the lease is released with them.
+OUTCOME_COLUMNS = ("state", "attempts", "next_attempt_at", "last_error", "sent_at")
+
+
+@functools.cache
+def _outcome_stmt() -> Update:
+    table = Item.__table__
+    return update(table).where(table.c.id == bindparam("_id")).values(
+        claim_token=None, claimed_until=None, **{c: bindparam(f"_{c}") for c in OUTCOME_COLUMNS})
 
 
 class PortalSyncRepository:
@@ -114,8 +127,20 @@ class PortalSyncRepository:
             self.session.connection().execute(
                 _acknowledged_stmt(), [{"application_id": a, "acked_status": s} for a, s in statuses])
 
-    def get_many_for_update(self, item_ids: Collection[int]) -> Sequence[models.PortalSyncItem]:
-        return self.session.scalars(_for_update_stmt(), {"ids": list(item_ids)}).all()
+    def tokens(self, item_ids: Collection[int]) -> dict[int, str | None]:
+        """The lease token each of these items holds now, by id; the rows locked in id order
+        (PostgreSQL) until the transaction ends."""
+        if not item_ids:
+            return {}
+        return {row.id: row.claim_token for row in self.session.execute(_tokens_stmt(), {"ids": sorted(set(item_ids))})}
+
+    def record_outcomes(self, outcomes: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Set each item's OUTCOME_COLUMNS to the values given and release its lease: one UPDATE
+        statement for all, in the order given (callers give id order, as tokens locks them)."""
+        if outcomes:
+            self.session.connection().execute(
+                _outcome_stmt(), [{"_id": item_id, **{f"_{c}": values[c] for c in OUTCOME_COLUMNS}}
+                                  for item_id, values in outcomes])
 
     def applications_due(self, now: dt.datetime, limit: int = 100) -> Sequence[str]:
         """Applications whose next call is due and not leased, longest waiting first. Only heads count,

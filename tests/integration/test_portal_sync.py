@@ -611,3 +611,23 @@ def test_recording_a_batch_updates_its_applications_in_id_order_as_the_stage_bat
         event.remove(sync_services.engine, "before_cursor_execute", seen)
     assert entries(portal_stand_in.snapshot()) == [(dossier_of[x], "1") for x in call_order]
     assert acknowledged == sorted(ids)
+
+
+def test_recording_a_call_reads_only_the_lease_tokens_and_writes_every_outcome_with_one_update(
+        sync_services, portal, portal_stand_in):
+    # Under SQLite's writer lock the outcomes are written from the items as claimed: while a lease
+    # is held only its holder changes the item, so only the tokens are read to know which still are.
+    ids = [submit(sync_services, f"G01.99-20261127-00008{i:02d}") for i in range(3)]
+    with Statements(sync_services.engine) as recorded:
+        assert sync_many(sync_services, ids, claims_read_first=True) == 3
+    statements = [text for text, _ in recorded.all]
+    tokens = statements.index(next(t for t in statements if t.startswith(
+        "SELECT portal_sync_items.id, portal_sync_items.claim_token FROM portal_sync_items")))
+    recording = statements[tokens:]
+    assert len([t for t in recording if t.startswith("UPDATE portal_sync_items SET state=?")]) == 1
+    # Items are read whole only to find each application's next call (the heads query).
+    whole = [t for t in recording if t.startswith("SELECT portal_sync_items.id, portal_sync_items.application_id")]
+    assert whole and all("NOT (EXISTS" in t for t in whole)
+    recorded_items = [(i.state, i.attempts, i.claim_token) for a in ids for i in items(sync_services, a)]
+    assert recorded_items == [("sent", 1, None)] * 3
+    assert [acked(sync_services, a) for a in ids] == [1, 1, 1]
