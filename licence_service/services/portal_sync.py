@@ -197,7 +197,7 @@ def _candidates(uow: UnitOfWork, application_ids: Sequence[str], *, settings: Se
     heads = [item for item in uow.portal_sync.heads(application_ids) if _due_and_free(item, at)]
     if not heads:
         return []
-    applications = uow.applications.get_many([item.application_id for item in heads], with_history=False)
+    applications = uow.applications.get_for_entries([item.application_id for item in heads])
     order = {a: i for i, a in enumerate(application_ids)}
     candidates = []
     for item in sorted(heads, key=lambda item: order[item.application_id]):

@@ -44,6 +44,19 @@ def _status_stmt() -> Select[tuple[models.Application]]:
                                a.fee_paid), lazyload(a.history)))
 
 
+# What a DongBoHoSoMC entry shows of an application (registers.portal.payload_entry), and whether
+# the portal has acknowledged any of its statuses yet.
+ENTRY_COLUMNS = ("id", "portal_dossier_id", "procedure", "channel", "received_at", "appointment_date", "applicant",
+                 "fee_amount", "portal_acked_status")
+
+
+@functools.cache
+def _for_entries_stmt() -> Select[tuple[models.Application]]:
+    a = models.Application
+    return (select(a).where(a.id.in_(bindparam("ids", expanding=True)))
+            .options(load_only(*(getattr(a, c) for c in ENTRY_COLUMNS), raiseload=True), lazyload(a.history)))
+
+
 @functools.cache
 def _update_if_unchanged_stmt(columns: tuple[str, ...]) -> Update:
     table = models.Application.__table__
@@ -170,6 +183,12 @@ class ApplicationRepository:
         """Several applications in one query, by id (those that exist)."""
         rows = self.session.scalars(_get_many_stmt(with_history), {"ids": list(application_ids)})
         return {application.id: application for application in rows}
+
+    def get_for_entries(self, application_ids: Iterable[str]) -> dict[str, models.Application]:
+        """Several applications with only ENTRY_COLUMNS loaded (any other column read from them
+        raises), by id: the portal sync builds its calls' entries from them, many times per
+        application, and the JSON columns it does not show were most of the cost of loading them."""
+        return {a.id: a for a in self.session.scalars(_for_entries_stmt(), {"ids": list(application_ids)})}
 
     def update_if_unchanged(self, application_id: str, *, status: str, updated_at: dt.datetime,
                             values: dict[str, Any]) -> bool:

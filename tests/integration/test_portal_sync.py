@@ -273,6 +273,10 @@ def test_what_to_claim_is_found_without_the_write_lock_which_is_taken_for_the_le
     assert any("FROM portal_sync_items" in text for text, _ in before)
     assert any("FROM applications" in text for text, _ in before)
     assert not any(held for _, held in before)
+    # Only what an entry shows is read of the applications, not their other JSON columns.
+    application_reads = [text for text, _ in before if "FROM applications" in text]
+    assert not any(column in text for text in application_reads for column in ("applications.details",
+                                                                                "applications.converted"))
     # The three leases, taken with one UPDATE under the lock.
     assert statements[first_lease][1]
     assert len([t for t, _ in statements if t.startswith("UPDATE portal_sync_items SET first_attempt_at")]) == 1
