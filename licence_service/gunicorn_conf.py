@@ -23,6 +23,23 @@ logconfig_dict = {
     },
 }
 
+import logging  # noqa: E402 - with what it is for
+
+from gunicorn.glogging import Logger  # noqa: E402
+
+
+class _Logger(Logger):
+    """gunicorn's logger, without building each request's access-log fields only to drop them:
+    any logconfig_dict makes gunicorn build them, and the gunicorn.access logger above then
+    discards the line (a fortieth of a web worker's CPU, issue 8)."""
+
+    def setup(self, cfg: object) -> None:
+        super().setup(cfg)
+        self._access_log_enabled = self._access_log_enabled and self.access_log.isEnabledFor(logging.INFO)
+
+
+logger_class = _Logger
+
 # -- metrics (licence_service.metrics) ----------------------------------------------------------
 # Each gunicorn worker is its own process: their counters meet in a multiprocess directory under
 # VAR_DIR (or PROMETHEUS_MULTIPROC_DIR when the operator sets it), emptied when gunicorn starts.

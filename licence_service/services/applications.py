@@ -208,8 +208,13 @@ def _record_payment_unlocked(uow_factory: Any, read_uow_factory: Any, applicatio
             return None
         if uow.applications.payment_by_transaction(data["transaction_id"]) is not None:
             return None
+        # The seq of the DongBoHoSoMC item the status change owes, read here rather than under the
+        # lock: only a status change adds an item, and one since this read fails the conditional
+        # UPDATE below (a seq taken meanwhile would fail the unique (application, seq) index too).
+        next_seq = uow.applications.next_sync_seq(application_id)
     _check_fee(application, data)
     with uow_factory() as uow:
+        uow.next_sync_seqs[application_id] = next_seq
         if not change_status_if_unchanged(uow, application, "processing", actor=client_id,
                                           note=f"fee paid, transaction {data['transaction_id']}",
                                           correlation_id=correlation_id, also={"fee_paid": True}):

@@ -243,6 +243,8 @@ def test_a_payment_reads_without_the_write_lock_and_holds_it_only_for_its_writes
                                                                                 or "FROM payments" in text)]
     updates = [(text, held) for text, held in statements if text.startswith("UPDATE applications")]
     assert reads and not any(reads)
+    # Nothing at all is read under the lock: the next DongBoHoSoMC item's seq is read before it too.
+    assert not [text for text, held in statements if held and text.startswith("SELECT")]
     [(update, held)] = updates
     assert held and "WHERE applications.id = ? AND applications.status = ? AND applications.updated_at = ?" in update
     assert counts(services)["payments"] == 1
