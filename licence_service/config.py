@@ -96,7 +96,7 @@ class Settings:
     # A stage worker that has taken fewer events than a batch waits this long for more before it
     # handles them (0: at once): under load, fewer and fuller transactions, each queueing for the
     # database's write lock; at most this much later per stage.
-    stage_gather_seconds: float = 0.05
+    stage_gather_seconds: float = 0.2
     # Delivery guarantees (licence_service.messaging). A message taken but not acknowledged within
     # the visibility timeout is handed out again (the Redis transport): longer than any handler's
     # longest outside call, short enough that a killed worker's message is back within minutes.
@@ -298,7 +298,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         processing_working_days=_number(env, "PROCESSING_WORKING_DAYS", 5, problems, minimum=1),
         unpaid_stop_days=_number(env, "UNPAID_STOP_DAYS", 30, problems, minimum=1),
         relay_poll_seconds=_number(env, "RELAY_POLL_SECONDS", 0.2, problems, parse=float, minimum=0.001),
-        stage_gather_seconds=_number(env, "STAGE_GATHER_SECONDS", 0.05, problems, parse=float, minimum=0.0),
+        stage_gather_seconds=_number(env, "STAGE_GATHER_SECONDS", 0.2, problems, parse=float, minimum=0.0),
         broker_visibility_timeout_seconds=_number(env, "BROKER_VISIBILITY_TIMEOUT_SECONDS", 120, problems,
                                                   minimum=1),
         retry_max_attempts=_number(env, "RETRY_MAX_ATTEMPTS", 5, problems, minimum=1),

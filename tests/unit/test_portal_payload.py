@@ -147,11 +147,12 @@ def test_the_batch_size_defaults_to_20_and_must_be_at_least_1():
             load_settings({**env, "PORTAL_SYNC_BATCH": bad})
 
 
-@pytest.mark.parametrize(("variable", "attribute"), [("PORTAL_SYNC_GATHER_SECONDS", "portal_sync_gather_seconds"),
-                                                     ("STAGE_GATHER_SECONDS", "stage_gather_seconds")])
-def test_the_gathering_time_defaults_to_50_ms_and_0_means_at_once(variable, attribute):
+@pytest.mark.parametrize(("variable", "attribute", "default"),
+                         [("PORTAL_SYNC_GATHER_SECONDS", "portal_sync_gather_seconds", 0.05),
+                          ("STAGE_GATHER_SECONDS", "stage_gather_seconds", 0.2)])
+def test_the_gathering_times_default_to_50_and_200_ms_and_0_means_at_once(variable, attribute, default):
     env = {"VAR_DIR": "/tmp/unused", "TOKEN_SECRET": "x" * 40}
-    assert getattr(load_settings(env), attribute) == 0.05
+    assert getattr(load_settings(env), attribute) == default
     assert getattr(load_settings({**env, variable: "0"}), attribute) == 0
     for bad in ("-1", "soon"):
         with pytest.raises(ConfigError, match=variable):
