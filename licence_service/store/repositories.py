@@ -129,6 +129,77 @@ def _delete_classes_stmt() -> Delete:
     return delete(table).where(table.c.licence_number == bindparam("number"))
 
 
+@dataclass(frozen=True)
+class PreparedInsert:
+    """An INSERT's SQL and its rows' parameters, made ready for the driver (prepare_insert)."""
+
+    sql: str
+    params: list[tuple[Any, ...]]
+
+    def execute(self, session: Session) -> None:
+        # The session's connection, in its transaction: the driver's execute and nothing more.
+        session.connection().exec_driver_sql(self.sql, self.params if len(self.params) > 1 else self.params[0])
+
+
+@functools.lru_cache(maxsize=256)  # per engine's dialect: bounded, as tests make many engines
+def _insert_sql(table: Any, keys: tuple[str, ...], dialect: Any) -> tuple[str, tuple[str, ...]]:
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
+@functools.lru_cache(maxsize=1024)
+def _bind_processor(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    # The dialect's own form of the type (SQLite's DATETIME, say), as Core's execution uses it.
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+_UNPREPARED = object()
+
+
+def _default_of(column: Any) -> tuple[bool, Any]:
+    """What the INSERT gives a column its row leaves out: (True, value) for a Python-side default,
+    (False, None) for one the database fills (autoincrement, server default, or NULL), and
+    (False, _UNPREPARED) for a default only Core's execution can work out (a SQL expression)."""
+    default = column.default
+    if default is None:
+        return False, None
+    if default.is_scalar:
+        return True, default.arg
+    if default.is_callable:
+        return True, default.arg(None)  # SQLAlchemy wraps a callable taking no context to take one
+    return False, _UNPREPARED
+
+
+def prepare_insert(dialect: Any, rows: Sequence[models.Base]) -> PreparedInsert | None:
+    """The INSERT of these rows (of one table) with every bound value already converted for the
+    driver — the JSON columns serialised, the times in UTC, the Python-side defaults filled in — so
+    that what is left for the transaction is the driver's execute: a submit on SQLite spent most of
+    its time under the writer lock in SQLAlchemy's execution of its INSERTs (issue 8). Only for a
+    positional driver (SQLite's); None when it cannot be (then insert_rows): rows that leave out
+    different columns, or a default only Core can work out."""
+    if not rows or not dialect.positional:
+        return None
+    table = type(rows[0]).__table__
+    values = []
+    for row in rows:
+        given = column_values(row)
+        for column in table.columns:
+            if column.key not in given:
+                fill, value = _default_of(column)
+                if value is _UNPREPARED:
+                    return None
+                if fill:
+                    given[column.key] = value
+        values.append(given)
+    keys = tuple(values[0])
+    if any(tuple(v) != keys for v in values):
+        return None
+    sql, order = _insert_sql(table, keys, dialect)
+    processors = [_bind_processor(table.c[key], dialect) for key in order]
+    return PreparedInsert(sql, [tuple(p(v[k]) if p else v[k] for k, p in zip(order, processors, strict=True))
+                                for v in values])
+
+
 def insert_rows(session: Session, rows: Sequence[models.Base]) -> None:
     """INSERT rows of one table with one statement, in the session's transaction, without the ORM's
     unit of work: the objects are read for their column values only and stay out of the session."""
@@ -149,8 +220,15 @@ class ApplicationRepository:
         """INSERT a new application, then each list of rows referring to it (one statement per
         list, all of one table), without the ORM's unit of work: the objects are only read for their
         column values (the columns' defaults fill in the rest) and stay out of the session."""
-        for rows in ([application], *dependents):
-            insert_rows(self.session, rows)
+        tables = [rows for rows in ([application], *dependents) if rows]
+        # Made ready before the first statement begins the transaction (and, on SQLite, takes the
+        # writer lock): prepare_insert.
+        prepared = [prepare_insert(self.session.get_bind().dialect, rows) for rows in tables]
+        for rows, ready in zip(tables, prepared, strict=True):
+            if ready is not None:
+                ready.execute(self.session)
+            else:
+                insert_rows(self.session, rows)
 
     def get(self, application_id: str, *, for_update: bool = False,
             with_history: bool = True) -> models.Application | None:
