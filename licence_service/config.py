@@ -18,8 +18,9 @@ from typing import Any
 from licence_service.messaging.names import prefix_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# kombu transports the service is tested on (licence_service.messaging.broker).
-BROKER_SCHEMES = ("redis://", "rediss://", "unix://", "amqp://", "amqps://", "pyamqp://")
+# kombu transports the service is tested on (licence_service.messaging.broker). Not unix://: kombu
+# has no transport of that name, and the rate limiter's storage none either.
+BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
 
 
 class ConfigError(ValueError):
@@ -235,8 +236,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not database_url.startswith(("sqlite", "postgresql")):
         problems.append(f"DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL, got {database_url.split(':')[0]}://...")
     redis_url = env.get("REDIS_URL") or None
-    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
+    if redis_url and not redis_url.startswith(("redis://", "rediss://")):
+        problems.append("REDIS_URL must start with redis:// or rediss:// (a Unix socket is not supported)")
     broker_url = env.get("BROKER_URL") or None
     if broker_url and not broker_url.startswith(BROKER_SCHEMES):
         problems.append("BROKER_URL must be a kombu URL starting with " + ", ".join(BROKER_SCHEMES))

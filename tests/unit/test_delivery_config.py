@@ -55,3 +55,14 @@ def test_redis_transport_restores_overdue_messages_promptly_and_amqp_confirms_pu
     assert redis["unacked_restore_throttle"] <= 10 and redis["unacked_restore_limit"] is None
     assert redis["unacked_mutex_expire"] <= 60
     assert transport_options("amqp://guest:guest@localhost//") == {"confirm_publish": True}
+
+
+def test_a_unix_socket_url_is_refused_at_start_up_not_at_the_first_message(tmp_path: Path):
+    # Neither kombu nor the rate limiter's storage has a unix:// transport: such a URL would pass
+    # start-up and fail on the first connection. Both variables name the problem at once.
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"VAR_DIR": str(tmp_path), "REDIS_URL": "unix:///run/redis.sock",
+                       "BROKER_URL": "unix:///run/redis.sock"})
+    message = str(caught.value)
+    assert "REDIS_URL must start with redis:// or rediss:// (a Unix socket is not supported)" in message
+    assert "BROKER_URL must be a kombu URL" in message and "unix://" not in message.split("BROKER_URL")[1]
