@@ -175,8 +175,8 @@ def prepare_insert(dialect: Any, rows: Sequence[models.Base]) -> PreparedInsert 
     driver — the JSON columns serialised, the times in UTC, the Python-side defaults filled in — so
     that what is left for the transaction is the driver's execute: a submit on SQLite spent most of
     its time under the writer lock in SQLAlchemy's execution of its INSERTs (issue 8). Only for a
-    positional driver (SQLite's); None when it cannot be (then insert_rows): rows that leave out
-    different columns, or a default only Core can work out."""
+    positional driver (SQLite's); None when it cannot be (insert_rows then goes through Core): rows
+    that leave out different columns, or a default only Core can work out."""
     if not rows or not dialect.positional:
         return None
     table = type(rows[0]).__table__
@@ -200,13 +200,20 @@ def prepare_insert(dialect: Any, rows: Sequence[models.Base]) -> PreparedInsert 
                                 for v in values])
 
 
-def insert_rows(session: Session, rows: Sequence[models.Base]) -> None:
+def insert_rows(session: Session, rows: Sequence[models.Base], ready: PreparedInsert | None = None) -> None:
     """INSERT rows of one table with one statement, in the session's transaction, without the ORM's
-    unit of work: the objects are read for their column values only and stay out of the session."""
-    if rows:
-        values = [column_values(row) for row in rows]
-        # The session's connection, in its transaction; Core needs no more.
-        session.connection().execute(_plain_insert(type(rows[0]))[0], values if len(values) > 1 else values[0])
+    unit of work: the objects are read for their column values only and stay out of the session.
+    Where it can (prepare_insert) as the driver's execute of values made ready — `ready`, when the
+    caller made them before the transaction began — and otherwise through Core."""
+    if not rows:
+        return
+    ready = ready or prepare_insert(session.get_bind().dialect, rows)
+    if ready is not None:
+        ready.execute(session)
+        return
+    values = [column_values(row) for row in rows]
+    # The session's connection, in its transaction; Core needs no more.
+    session.connection().execute(_plain_insert(type(rows[0]))[0], values if len(values) > 1 else values[0])
 
 
 class ApplicationRepository:
@@ -225,10 +232,7 @@ class ApplicationRepository:
         # writer lock): prepare_insert.
         prepared = [prepare_insert(self.session.get_bind().dialect, rows) for rows in tables]
         for rows, ready in zip(tables, prepared, strict=True):
-            if ready is not None:
-                ready.execute(self.session)
-            else:
-                insert_rows(self.session, rows)
+            insert_rows(self.session, rows, ready)
 
     def get(self, application_id: str, *, for_update: bool = False,
             with_history: bool = True) -> models.Application | None:

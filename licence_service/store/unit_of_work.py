@@ -74,14 +74,11 @@ class UnitOfWork:
         for item in self.appended:
             key = item.statement if isinstance(item, repositories.Deferred) else type(item)
             groups.setdefault(key, []).append(item)
-        dialect = self.session.get_bind().dialect
         connection = self.session.connection()
         for key, items in groups.items():
             if isinstance(items[0], repositories.Deferred):
                 params = [d.params for d in items]
                 connection.execute(key, params if len(params) > 1 else params[0])
-            elif (ready := repositories.prepare_insert(dialect, items)) is not None:
-                ready.execute(self.session)  # the driver's execute alone (prepare_insert)
             else:
                 repositories.insert_rows(self.session, items)
         for item in self.appended:

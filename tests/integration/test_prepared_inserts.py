@@ -1,6 +1,6 @@
 """A new application's rows inserted with their values made ready for the driver before the
 transaction (store.repositories.prepare_insert, SQLite) are stored exactly as SQLAlchemy's Core
-INSERT (insert_rows) stores them: every column type converted alike, the defaults filled alike."""
+INSERT stores them: every column type converted alike, the defaults filled alike."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from licence_service.services.applications import _new_application, body_fingerprint
 from licence_service.store import models
 from licence_service.store.database import make_engine, make_session_factory
 from licence_service.store.migrate import upgrade
-from licence_service.store.repositories import insert_rows, prepare_insert
+from licence_service.store.repositories import column_values, prepare_insert
 from licence_service.store.unit_of_work import UnitOfWork
 from schemas.applications import ApplicationRequestSchema
 from tests.support.data import application_body
@@ -41,6 +42,11 @@ def rows() -> list[list[models.Base]]:
             [models.PortalSyncItem(application_id=application.id, seq=1, portal_status=1)],
             [models.OutboxMessage(event_id=f"e-{n}", routing_key="application.received",
                                   payload={"event_id": f"e-{n}", "data": {"tên": "Nguyễn"}, "n": n}) for n in (1, 2)]]
+
+
+def core_insert(session: Session, rows: Sequence[models.Base]) -> None:
+    """The reference: SQLAlchemy Core's INSERT of the rows' column values."""
+    session.connection().execute(sa.insert(type(rows[0]).__table__), [column_values(row) for row in rows])
 
 
 def appended_rows() -> list[list[models.Base]]:
@@ -102,7 +108,7 @@ def test_prepared_rows_are_stored_as_core_stores_them_and_only_the_drivers_execu
     engine = make_engine(urls["core"])
     with UnitOfWork(make_session_factory(engine)) as uow:
         for table_rows in rows():
-            insert_rows(uow.session, table_rows)
+            core_insert(uow.session, table_rows)
         uow.commit()
     engine.dispose()
     assert_stored_alike(stored(urls["prepared"]), stored(urls["core"]), CLOCK)
@@ -115,7 +121,7 @@ def test_the_rows_a_unit_of_work_appends_are_stored_as_core_stores_them(tmp_path
         engine = make_engine(url)
         with UnitOfWork(make_session_factory(engine)) as uow:
             for table_rows in rows()[:1]:
-                insert_rows(uow.session, table_rows)
+                core_insert(uow.session, table_rows)
             person = models.Person(citizen_id="001085012345", full_name="NGUYỄN VĂN A", sex="male")
             uow.session.add(person)
             uow.session.flush()
@@ -127,7 +133,7 @@ def test_the_rows_a_unit_of_work_appends_are_stored_as_core_stores_them(tmp_path
                     for row in table_rows:
                         uow.append(row)  # written at commit (write_appended: prepare_insert)
                 else:
-                    insert_rows(uow.session, table_rows)
+                    core_insert(uow.session, table_rows)
             uow.commit()
         engine.dispose()
     tables = tuple(STAGE_TABLES)
