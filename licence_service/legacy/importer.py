@@ -230,8 +230,11 @@ def _import_connection(engine: Engine) -> Iterator[tuple[Connection, _Background
         finally:
             if checkpoints is not None:
                 checkpoints.close()
-            if conn.in_transaction():
-                conn.rollback()
+            if (transaction := conn.get_transaction()) is not None:
+                transaction.rollback()
+                # After a COMMIT that failed (a foreign key deferred to it) SQLite's transaction is
+                # still open, and SQLAlchemy, which no longer counts it as active, does not end it.
+                conn.connection.dbapi_connection.rollback()
             with conn.begin():
                 conn.exec_driver_sql(f"PRAGMA cache_size={int(previous)}")
                 conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")

@@ -63,8 +63,8 @@ def new_rows(records: list[tuple[Any, ...]], skip: list[int]) -> tuple[Any, ...]
     """``records`` but those at the positions ``skip`` (ascending), laid out as the register's rows
     for a register that held nothing before the run (`RegisterWriter.insert_new_rows`):
 
-    * people: the person tuples (`PersonData` layout), in order: the k-th (from 1) is the holder of
-      the k-th licence;
+    * people: one flat list, the person tuples' values (`PersonData` layout) one after another, in
+      order: the k-th person (from 1) is the holder of the k-th licence;
     * licences: one flat list, five values a licence: number, k, issued_on, status, points;
     * classes: one flat list, six values a class (`ClassData` layout);
     * cards: one flat list, four values a card: serial, licence number, issued_on, "valid";
@@ -74,7 +74,7 @@ def new_rows(records: list[tuple[Any, ...]], skip: list[int]) -> tuple[Any, ...]
     Flat lists of plain values cross the process boundary and go into multi-row INSERT statements
     with the least work on the writing side, which is the import's bottleneck.
     """
-    people: list[tuple[Any, ...]] = []
+    people: list[Any] = []
     licences: list[Any] = []
     classes: list[Any] = []
     cards: list[Any] = []
@@ -87,7 +87,7 @@ def new_rows(records: list[tuple[Any, ...]], skip: list[int]) -> tuple[Any, ...]
             next_skip = next(skipped, -1)
             continue
         k += 1
-        people.append(person)
+        people += person
         licences += (number, k, issued_on, status, points)
         for licence_class in licence_classes:
             classes += licence_class

@@ -161,8 +161,8 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
 # of many VALUES rows, executed many times, instead of one per row. For the million-row benchmark
 # (bench/README.md) that took SQLite's inserts into licences, classes and cards from 8.3 to 7.1 s
 # of CPU: the driver's per-execution work (binding, stepping, resetting, the GIL let go and taken
-# back around each step) is paid once per hundred rows. People rows are not grouped: wide rows of
-# long text, and grouped they were no faster (slower in most runs).
+# back around each step) is paid once per hundred rows. People rows, grouped under a unique index
+# with the default ABORT, were slower; as INSERT OR FAIL they are faster too (`_flat_statements`).
 _ROWS_PER_STATEMENT = 100
 _MAX_PARAMETERS = 999  # SQLite's historical default limit on one statement's parameters
 
@@ -178,6 +178,7 @@ class _BulkInsert:
         compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(columns))
         self.sql = compiled.string
         self._grouped_sql: str | None = None
+        self._flat: tuple[str, int, str] | None = None
         order = compiled.positiontup
         if order is None:  # named parameters (psycopg's pyformat)
             self._convert = lambda rows: [dict(zip(columns, row, strict=True)) for row in rows]
@@ -188,14 +189,20 @@ class _BulkInsert:
             if grouped and values and conn.dialect.paramstyle == "qmark" and one == single_row:
                 self._per_statement = min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // len(columns))
                 self._grouped_sql = f"{head} VALUES {', '.join([one] * self._per_statement)}"
+                or_fail = insert(table).prefix_with("OR FAIL", dialect="sqlite")
+                self._flat = _flat_statements(
+                    or_fail.compile(dialect=conn.dialect, column_keys=list(columns)).string, len(columns))
         else:
             index = [columns.index(name) for name in order]
             self._convert = lambda rows: [tuple(row[i] for i in index) for row in rows]
 
     def flat(self, conn: Connection, values: list[Any], width: int) -> None:
-        """Rows given as one flat list of values, ``width`` to a row (see `pipeline.new_rows`)."""
-        _execute_flat(conn, self._grouped_sql, self._per_statement if self._grouped_sql else 0, self.sql,
-                      values, width)
+        """Rows given as one flat list of values, ``width`` to a row (see `pipeline.new_rows`), with
+        ``INSERT OR FAIL`` (see `_flat_statements`); SQLite only, for a ``grouped`` insert."""
+        if self._flat is None:
+            raise TypeError("flat rows go only to a grouped insert on SQLite")
+        grouped_sql, per_statement, single_sql = self._flat
+        _execute_flat(conn, grouped_sql, per_statement, single_sql, values, width)
 
     def __call__(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         if self._grouped_sql is not None and len(rows) >= self._per_statement:
@@ -208,6 +215,26 @@ class _BulkInsert:
             rows = rows[whole:]
         if rows:
             conn.exec_driver_sql(self.sql, self._convert(rows))
+
+
+def _flat_statements(single_sql: str, width: int) -> tuple[str, int, str]:
+    """For an ``INSERT OR FAIL … VALUES (?, …)`` of one row: the same statement for as many rows
+    as fit (`_ROWS_PER_STATEMENT`, `_MAX_PARAMETERS`), the rows it takes, and the one-row statement.
+
+    Why OR FAIL: a statement that writes many rows and may stop half-way on a constraint (ABORT,
+    the default) makes SQLite keep a statement journal — a copy of every page it changes — to undo
+    its own part; FAIL stops without undoing, so no journal. Nothing is lost by it: a failed
+    statement fails the import, whose open transaction is rolled back whole. (Immediate foreign
+    keys need the journal too, which is why `RegisterWriter.insert_new_rows` defers them to the
+    commit.) With the million-row benchmark's rows, people go in 100 to a statement too (they did
+    not, as the journal ate the gain) and the writer's CPU fell by about a tenth (bench/README.md,
+    2026-12-04).
+    """
+    head, values, one = single_sql.rpartition(" VALUES ")
+    if not values or one != f"({', '.join('?' * width)})":
+        raise ValueError(f"not a one-row INSERT of {width} values: {single_sql}")
+    per_statement = min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // width)
+    return f"{head} VALUES {', '.join([one] * per_statement)}", per_statement, single_sql
 
 
 def _execute_flat(conn: Connection, grouped_sql: str | None, per_statement: int, single_sql: str,
@@ -280,9 +307,11 @@ class RegisterWriter:
         self.takes_rows = self._dialect == "sqlite" and self._register_was_empty and not dry_run
         if self.takes_rows:
             columns = [name for name, _ in _PERSON_FIELDS]
-            self._people_sql = f"INSERT INTO people ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            self._licence_columns = ("INSERT INTO licences (number, person_id, regime, issued_on, issuing_authority, "
-                                     "status, points, updated_at) VALUES ")
+            self._people_flat = _flat_statements(
+                f"INSERT OR FAIL INTO people ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                len(columns))
+            self._licence_columns = ("INSERT OR FAIL INTO licences (number, person_id, regime, issued_on, "
+                                     "issuing_authority, status, points, updated_at) VALUES ")
             self._licence_values = (f"(?, ? + {{base}}, {_sql_literal(LEGACY_REGIME)}, ?, "
                                     f"{_sql_literal(LEGACY_AUTHORITY)}, ?, ?, {_sql_literal(str(self._now_stored))})")
         self._history = _BulkInsert(conn, _HISTORY, ("licence_number", "at", "source", "change"))
@@ -358,8 +387,13 @@ class RegisterWriter:
         people, licences, classes, cards, (n, n_classes, n_rows, year_only, cmnd_only) = rows
         if n:
             conn = self.conn
+            # Foreign keys checked at the commit, not after each statement: an immediate check of a
+            # many-row statement makes SQLite journal the statement (`_flat_statements`). A
+            # violation still fails the commit, and the import with it; SQLite turns this off again
+            # at every commit and rollback.
+            conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
             base = conn.execute(select(func.max(_PEOPLE.c.id))).scalar_one() or 0
-            conn.exec_driver_sql(self._people_sql, people)
+            _execute_flat(conn, *self._people_flat, people, len(_PERSON_FIELDS))
             if conn.execute(select(func.max(_PEOPLE.c.id))).scalar_one() != base + n:
                 raise RuntimeError("people ids were not numbered on from the largest: the licences would not match")
             one = self._licence_values.format(base=int(base))

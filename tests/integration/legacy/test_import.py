@@ -396,6 +396,40 @@ def test_licences_handed_over_as_rows_give_the_register_the_records_give(
     other.dispose()
 
 
+def _orphan_class(rows):
+    people, licences, classes, cards, counts = rows
+    return people, licences, ["019999999999", *classes[1:]], cards, counts
+
+
+def _shared_citizen_id(rows):
+    # The batch's first two people (nine values each, the citizen ID first) given one citizen ID.
+    people = list(rows[0])
+    people[0] = people[9] = "001099999999"
+    return (people, *rows[1:])
+
+
+@pytest.mark.parametrize(("broken", "error"), [(_orphan_class, "FOREIGN KEY"), (_shared_citizen_id, "UNIQUE")])
+def test_rows_handed_over_that_break_a_constraint_fail_the_import_and_write_nothing(
+        sqlite_register, generated_export, tmp_path, monkeypatch, broken, error):
+    # insert_new_rows runs its many-row statements as INSERT OR FAIL with foreign keys deferred to
+    # the commit (no statement journal); a row breaking either kind of constraint must still stop
+    # the import with nothing of its transaction kept.
+    insert_new_rows = register_module.RegisterWriter.insert_new_rows
+    calls = []
+
+    def breaking_the_first_batch(self, rows):
+        calls.append(rows)
+        return insert_new_rows(self, broken(rows) if len(calls) == 1 else rows)
+
+    monkeypatch.setattr(register_module.RegisterWriter, "insert_new_rows", breaking_the_first_batch)
+    with pytest.raises(sa.exc.IntegrityError, match=error):
+        import_legacy(generated_export, sqlite_register.engine, parallel=False, batch_size=200,
+                      commit_seconds=3600, reject_report=tmp_path / "r.csv")
+    assert calls
+    assert snapshot(sqlite_register.engine) == {t: [] for t in TABLES}
+    assert not (tmp_path / "r.csv").exists()
+
+
 def test_with_the_scan_shared_by_two_processes_the_register_is_the_same(
         sqlite_register, generated_export, tmp_path, monkeypatch):
     monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)

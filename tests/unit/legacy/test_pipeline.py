@@ -156,7 +156,7 @@ def test_new_rows_lay_unflagged_licences_out_as_the_register_s_rows():
     c = ("010000000003", (5,), (None, "100000001", "C", None, 1970, "female", "VN", None, None),
          "2021-05-06", "revoked", 0, None, (("010000000003", "C", "2021-01-01", "2021-05-06", "2026-05-06", "[]"),))
     people, licences, classes, cards, counts = new_rows([a, flagged, c], [1])
-    assert people == [a[2], c[2]]
+    assert people == [*a[2], *c[2]]
     assert licences == ["010000000001", 1, "2020-01-02", "valid", 12, "010000000003", 2, "2021-05-06", "revoked", 0]
     assert classes == [*a[7][0], *a[7][1], *c[7][0]]
     assert cards == ["S1", "010000000001", "2020-01-02", "valid"]
