@@ -187,11 +187,11 @@ class _BulkInsert:
             head, values, one = self.sql.rpartition(" VALUES ")
             single_row = f"({', '.join('?' * len(columns))})"
             if grouped and values and conn.dialect.paramstyle == "qmark" and one == single_row:
-                self._per_statement = min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // len(columns))
-                self._grouped_sql = f"{head} VALUES {', '.join([one] * self._per_statement)}"
+                self._grouped_sql, self._per_statement, _ = _flat_statements(f"{head} VALUES", one, len(columns))
                 or_fail = insert(table).prefix_with("OR FAIL", dialect="sqlite")
-                self._flat = _flat_statements(
-                    or_fail.compile(dialect=conn.dialect, column_keys=list(columns)).string, len(columns))
+                or_fail_head = or_fail.compile(dialect=conn.dialect, column_keys=list(columns)).string.rpartition(
+                    " VALUES ")[0]
+                self._flat = _flat_statements(f"{or_fail_head} VALUES", one, len(columns))
         else:
             index = [columns.index(name) for name in order]
             self._convert = lambda rows: [tuple(row[i] for i in index) for row in rows]
@@ -201,8 +201,7 @@ class _BulkInsert:
         ``INSERT OR FAIL`` (see `_flat_statements`); SQLite only, for a ``grouped`` insert."""
         if self._flat is None:
             raise TypeError("flat rows go only to a grouped insert on SQLite")
-        grouped_sql, per_statement, single_sql = self._flat
-        _execute_flat(conn, grouped_sql, per_statement, single_sql, values, width)
+        _execute_flat(conn, *self._flat, values, width)
 
     def __call__(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         if self._grouped_sql is not None and len(rows) >= self._per_statement:
@@ -217,24 +216,21 @@ class _BulkInsert:
             conn.exec_driver_sql(self.sql, self._convert(rows))
 
 
-def _flat_statements(single_sql: str, width: int) -> tuple[str, int, str]:
-    """For an ``INSERT OR FAIL … VALUES (?, …)`` of one row: the same statement for as many rows
-    as fit (`_ROWS_PER_STATEMENT`, `_MAX_PARAMETERS`), the rows it takes, and the one-row statement.
+def _flat_statements(head: str, row: str, width: int) -> tuple[str, int, str]:
+    """``head`` (``INSERT … VALUES``) with the values ``row`` of ``width`` parameters as many times
+    as fit (`_ROWS_PER_STATEMENT`, `_MAX_PARAMETERS`), the rows that takes, and ``head`` with one.
 
-    Why OR FAIL: a statement that writes many rows and may stop half-way on a constraint (ABORT,
-    the default) makes SQLite keep a statement journal — a copy of every page it changes — to undo
-    its own part; FAIL stops without undoing, so no journal. Nothing is lost by it: a failed
-    statement fails the import, whose open transaction is rolled back whole. (Immediate foreign
-    keys need the journal too, which is why `RegisterWriter.insert_new_rows` defers them to the
-    commit.) With the million-row benchmark's rows, people go in 100 to a statement too (they did
-    not, as the journal ate the gain) and the writer's CPU fell by about a tenth (bench/README.md,
-    2026-12-04).
+    The flat rows' inserts (`insert_new_rows`) are ``INSERT OR FAIL``. Why: a statement that
+    writes many rows and may stop half-way on a constraint (ABORT, the default) makes SQLite keep a
+    statement journal — a copy of every page it changes — to undo its own part; FAIL stops without
+    undoing, so no journal. Nothing is lost by it: a failed statement fails the import, whose open
+    transaction is rolled back whole. (Immediate foreign keys need the journal too, which is why
+    `RegisterWriter.insert_new_rows` defers them to the commit.) With the million-row benchmark's
+    rows, people go in 100 to a statement too (they did not, as the journal ate the gain) and the
+    writer's CPU fell by about 7 % (bench/README.md, 2026-12-04).
     """
-    head, values, one = single_sql.rpartition(" VALUES ")
-    if not values or one != f"({', '.join('?' * width)})":
-        raise ValueError(f"not a one-row INSERT of {width} values: {single_sql}")
     per_statement = min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // width)
-    return f"{head} VALUES {', '.join([one] * per_statement)}", per_statement, single_sql
+    return f"{head} {', '.join([row] * per_statement)}", per_statement, f"{head} {row}"
 
 
 def _execute_flat(conn: Connection, grouped_sql: str | None, per_statement: int, single_sql: str,
@@ -307,11 +303,10 @@ class RegisterWriter:
         self.takes_rows = self._dialect == "sqlite" and self._register_was_empty and not dry_run
         if self.takes_rows:
             columns = [name for name, _ in _PERSON_FIELDS]
-            self._people_flat = _flat_statements(
-                f"INSERT OR FAIL INTO people ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                len(columns))
-            self._licence_columns = ("INSERT OR FAIL INTO licences (number, person_id, regime, issued_on, "
-                                     "issuing_authority, status, points, updated_at) VALUES ")
+            self._people_flat = _flat_statements(f"INSERT OR FAIL INTO people ({', '.join(columns)}) VALUES",
+                                                 f"({', '.join('?' * len(columns))})", len(columns))
+            self._licence_head = ("INSERT OR FAIL INTO licences (number, person_id, regime, issued_on, "
+                                  "issuing_authority, status, points, updated_at) VALUES")
             self._licence_values = (f"(?, ? + {{base}}, {_sql_literal(LEGACY_REGIME)}, ?, "
                                     f"{_sql_literal(LEGACY_AUTHORITY)}, ?, ?, {_sql_literal(str(self._now_stored))})")
         self._history = _BulkInsert(conn, _HISTORY, ("licence_number", "at", "source", "change"))
@@ -396,10 +391,8 @@ class RegisterWriter:
             _execute_flat(conn, *self._people_flat, people, len(_PERSON_FIELDS))
             if conn.execute(select(func.max(_PEOPLE.c.id))).scalar_one() != base + n:
                 raise RuntimeError("people ids were not numbered on from the largest: the licences would not match")
-            one = self._licence_values.format(base=int(base))
-            per_statement = min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // 5)
-            _execute_flat(conn, self._licence_columns + ", ".join([one] * per_statement), per_statement,
-                          self._licence_columns + one, licences, 5)
+            _execute_flat(conn, *_flat_statements(self._licence_head, self._licence_values.format(base=int(base)), 5),
+                          licences, 5)
             self._classes.flat(conn, classes, 6)
             self._cards.flat(conn, cards, 4)
         c = self.counts
