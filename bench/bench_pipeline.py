@@ -3,8 +3,10 @@ its own (the Procfile's: gunicorn web, relay, checks, fee, conversion, issuance,
 from the first submission until the last application is `issued` and its final DongBoHoSoMC call
 (status 9) acknowledged by a local portal stand-in (bench/portal_stand_in.py, its own process).
 
-Baseline in the same run, over the same Redis: a bare kombu loop publishing and consuming (with
-acknowledgement) as many messages as the pipeline published events. Prints applications/s end to
+Baselines in the same run, over the same Redis: a bare kombu loop publishing and consuming (with
+acknowledgement) as many messages as the pipeline published events; and the issue's own yardstick,
+"the obvious Celery implementation of the same five steps" (bench/celery_chain.py), with the same
+bodies. Prints applications/s end to
 end, broker round trips per application (Redis commands processed during the run, the stage workers'
 polling included, over N), the peak RSS of each process type (VmHWM), and finally
 
@@ -37,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
     ROOT,
+    children,
     citizen_id,
+    cpu_seconds,
     dossier_id,
     free_port,
     full_name,
@@ -134,22 +138,6 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def redis_commands(url: str) -> int:
     import redis
 
@@ -221,6 +209,9 @@ def main() -> int:
                         default=None, metavar="URL", help="run on PostgreSQL (default LICENCE_TEST_POSTGRES_URL)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API clients (default 8)")
     parser.add_argument("--timeout", type=float, default=3600, help="give up after this many seconds")
+    parser.add_argument("--celery-count", type=int, default=None, metavar="N",
+                        help="applications through the issue's plain Celery chain (bench/celery_chain.py) after "
+                             "the service, as its same-run yardstick (default: --count; 0: skip it)")
     args = parser.parse_args()
     if args.postgres == "":
         print("--postgres needs a URL or LICENCE_TEST_POSTGRES_URL", file=sys.stderr)
@@ -343,6 +334,14 @@ def main() -> int:
             portal.wait(10)
             engine.dispose()
         baseline = kombu_baseline(redis_url, events)
+        celery_count = args.count if args.celery_count is None else min(args.celery_count, args.count)
+        chain = None
+        if celery_count:
+            from bench import celery_chain
+
+            print(f"celery chain: {celery_count} applications", flush=True)
+            chain = celery_chain.run(bodies[:celery_count], tmp / "celery-chain", redis_url, args.clients,
+                                     args.timeout)
 
     rate = args.count / elapsed
     print(f"pipeline: {args.count} applications issued and acknowledged in {elapsed:.1f} s on {store}")
@@ -353,6 +352,12 @@ def main() -> int:
           f"{calls / args.count:.2f} calls per application ({entries / max(calls, 1):.1f} updates per call)")
     print(f"baseline: bare kombu publish-and-consume, {baseline:.0f} messages/s over the same Redis; "
           f"the pipeline moved {events / elapsed:.0f} events/s ({events / elapsed / baseline:.2f} of it)")
+    if chain is not None:
+        print(f"baseline: the issue's plain Celery chain (Flask + marshmallow submit, check | fee | convert | issue | "
+              f"sync, acks_late, two worker processes), {celery_count} applications: submitted at "
+              f"{chain['submitted_per_second']:.1f}/s, {chain['per_second']:.1f} applications/s end to end, "
+              f"{chain['cpu_ms_per_application']:.1f} ms of CPU per application; "
+              f"the pipeline: {rate / chain['per_second']:.2f} of it (the issue's target, 150 against its ~100: 1.5)")
     for name, kib in peaks.items():
         print(f"peak RSS: {name:<32} {kib / 1024:7.1f} MiB")
     for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):

@@ -105,6 +105,22 @@ def gunicorn(app: str, env: dict[str, str], log: Path, workers: int | None = Non
         proc.wait(30)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def citizen_id(n: int) -> str:
     """A citizen ID agreeing with a male born in 1989 (R-ID: province, century-and-sex, year, serial)."""
     return f"001089{n % 1_000_000:06d}"

@@ -19,6 +19,10 @@ counting = threading.Lock()
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The answer goes out as two writes (headers, then body) on a kept-alive connection: with Nagle's
+    # algorithm on, the body waits for the caller's delayed ACK of the headers, ~40 ms a call, which
+    # is the stand-in's delay, not the portal's or the caller's (py-spy: most of a sync task's time).
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
