@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from licence_service.app import create_app
 from licence_service.bootstrap import build_services
 from licence_service.logs import ContextFilter, JsonFormatter, PersonalDataFilter
+from licence_service.messaging.names import stage_for_routing_key
 from tests.conftest import TOKEN_SECRET, make_settings
 from tests.support.data import application_body, seed_an
 from tests.support.processes import ALL_PROCESSES, WorkerProcesses
@@ -129,11 +130,38 @@ def metrics_of(var_dir: Path, process: str) -> dict[tuple[str, frozenset], float
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
+def published_by_relay(var_dir: Path) -> dict[str, float]:
+    """The relay's count of published events, by routing key."""
+    return {dict(labels)["routing_key"]: v for (name, labels), v in metrics_of(var_dir, "relay").items()
+            if name == "licence_relay_published_total"}
+
+
+def handled_by(var_dir: Path, stage: str) -> float:
+    return metrics_of(var_dir, stage).get(("licence_stage_messages_total",
+                                           frozenset({("stage", stage), ("outcome", "handled")})), 0)
+
+
 def test_each_worker_process_serves_its_own_stage_metrics(journey, portal_headers):
     run_to_issued(journey, portal_headers)
     var_dir = journey["var"]
+    stages = ("checks", "fee", "conversion", "issuance", "portal_sync")
 
-    for stage in ("checks", "fee", "conversion", "issuance", "portal_sync"):
+    # The portal's acknowledgement of status 9 is not the last thing counted: the relay counts an event
+    # only after publishing it, and a stage worker a message only after acknowledging it, so the relay's
+    # count of status 9's change, the issuance's message and portal_sync's wake-up for status 9 may all
+    # come after it. Wait until the relay has counted the journey's last event (status 9's change) and
+    # each stage every event the relay published for it.
+    def all_counted() -> bool:
+        published = published_by_relay(var_dir)
+        if published.get("application.status_changed", 0) < 5:
+            return False
+        owed = {stage: sum(n for key, n in published.items() if stage_for_routing_key(key) == stage)
+                for stage in stages}
+        return all(handled_by(var_dir, stage) >= owed[stage] for stage in stages)
+
+    wait_for(all_counted, timeout=60, message="every published event counted by the relay and its stage")
+
+    for stage in stages:
         samples = metrics_of(var_dir, stage)
         timed = samples.get(("licence_stage_duration_seconds_count", frozenset({("stage", stage)})), 0)
         handled = samples.get(("licence_stage_messages_total",
@@ -141,8 +169,6 @@ def test_each_worker_process_serves_its_own_stage_metrics(journey, portal_header
         assert timed >= 1 and handled == timed, (stage, timed, handled)
         # A stage's process reports its own stage only.
         assert all(dict(labels).get("stage") in (None, stage) for _name, labels in samples)
-    relay = metrics_of(var_dir, "relay")
-    published = {dict(labels)["routing_key"]: v for (name, labels), v in relay.items()
-                 if name == "licence_relay_published_total"}
+    published = published_by_relay(var_dir)
     assert published["application.received"] == 1 and published["application.paid"] == 1
     assert published["application.status_changed"] == 5  # statuses 1, 2, 6, 4, 9

@@ -240,7 +240,9 @@ def test_a_stage_worker_counts_its_retries_and_times_each_message(services, run_
     run_worker(StageWorker("checks", register_down))
     publish(services, Event(type=RoutingKeys.RECEIVED, application_id=str(uuid.uuid4())).to_dict())
 
-    wait_for(lambda: grown(before)["retries"] == 1, timeout=30, message="a retry counted")
+    # The retry is counted as it is parked; the message is acknowledged after that, and only then are its
+    # time and outcome counted (metrics.handling_message): wait for the last of them, the outcome.
+    wait_for(lambda: grown(before)["retry"] == 1, timeout=60, message="the message counted as a retry")
     assert grown(before) == {"retries": 1, "dead_letters": 0, "retry": 1, "dead_letter": 0, "timed": 1}
     with services.session_factory() as s:
         assert s.query(models.ScheduledRetry).count() == 1
@@ -251,7 +253,9 @@ def test_a_stage_worker_counts_a_message_it_dead_letters(services, run_worker):
     run_worker(StageWorker("checks", lambda event: None))
     publish(services, {"type": RoutingKeys.RECEIVED})  # no application id: it can never be handled
 
-    wait_for(lambda: grown(before)["dead_letters"] == 1, timeout=30, message="a dead letter counted")
+    # As for a retry: the dead letter is counted as it is written, the message's time and outcome only
+    # after its acknowledgement.
+    wait_for(lambda: grown(before)["dead_letter"] == 1, timeout=60, message="the message counted as a dead letter")
     assert grown(before) == {"retries": 0, "dead_letters": 1, "retry": 0, "dead_letter": 1, "timed": 1}
     with services.session_factory() as s:
         assert s.query(models.DeadLetter).count() == 1
