@@ -10,6 +10,9 @@ portal's sample photo). Prints each side's throughput, p99 and errors, then
     submit/echo ratio: 0.62 (p99 31 ms)
 
 where the p99 is the service's. Target (issue 8): ratio >= 0.5 with p99 <= 50 ms and no errors.
+A third app, served and driven the same way, is the submit of the issue's plain Celery chain
+(bench/celery_chain.py: Flask, the service's marshmallow schema, one SQLite insert, the chain sent),
+the issue's other yardstick ("about 2,100 submits/s alone").
 
     .venv/bin/python bench/bench_submit.py [--duration 15] [--connections 4] [--threads 2]
 """
@@ -71,6 +74,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")),
                         help="gunicorn workers for both apps (default WEB_CONCURRENCY or 2)")
+    parser.add_argument("--no-celery-chain", dest="celery_chain", action="store_false",
+                        help="skip the third app: the submit of the issue's plain Celery chain (bench/celery_chain.py)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -86,8 +91,17 @@ def main() -> int:
         wrk_env = {**os.environ, "BENCH_TEMPLATE": str(tmp / "body.json"),
                    "BENCH_TOKEN": token("applications:submit", "applications:read")}
         results = {}
-        for name, app in (("echo", "bench.echo_app:create_app()"), ("submit", "licence_service:create_app()")):
-            with gunicorn(app, env, tmp / f"{name}.log", workers=args.workers) as (base, _proc):
+        apps = [("echo", "bench.echo_app:create_app()", env), ("submit", "licence_service:create_app()", env)]
+        if args.celery_chain:
+            from bench.celery_chain import create_schema
+
+            create_schema(tmp / "chain.db")
+            # Its submits publish to a database of their own on the same Redis (nothing consumes them).
+            apps.append(("chain", "bench.celery_chain:create_app()",
+                         {**env, "CHAIN_DB": str(tmp / "chain.db"),
+                          "CHAIN_BROKER_URL": redis_url.rsplit("/", 1)[0] + "/1"}))
+        for name, app, app_env in apps:
+            with gunicorn(app, app_env, tmp / f"{name}.log", workers=args.workers) as (base, _proc):
                 results[name] = wrk(base, args, wrk_env)
             r = results[name]
             print(f"{name:>6}: {r['rps']:8.1f} requests/s, p99 {r['p99_ms']:.1f} ms, {r['requests']:.0f} requests, "
@@ -98,6 +112,11 @@ def main() -> int:
         if results["submit"]["errors"]:
             print(f"submit: errors — see {tmp / 'submit.log'}", file=sys.stderr)
     submit, echo = results["submit"], results["echo"]
+    if "chain" in results:
+        chain = results["chain"]
+        print(f"baseline: the issue's plain Celery chain's submit (Flask + marshmallow, one SQLite insert, the "
+              f"chain sent): {chain['rps'] / echo['rps']:.2f} of echo; the service's submit: "
+              f"{submit['rps'] / chain['rps']:.2f} of it")
     print(f"submit/echo ratio: {submit['rps'] / echo['rps']:.2f} (p99 {submit['p99_ms']:.0f} ms)")
     return 0
 
