@@ -2,12 +2,19 @@
 (workers.__main__) with one fault injected, for faults a test cannot cause from outside:
 
 - FAULT_SLOW_STAGE=<stage>, FAULT_SLOW_SECONDS=<s>, FAULT_MARKER=<path>: that stage's handler writes
-  the application id to the marker file, sleeps, then does its work (a handler caught mid-step).
-- FAULT_PUBLISH_TWICE=1 (relay): every outbox row is published twice (a broker duplicate).
+  the application id to the marker file, sleeps, then does its work (a handler caught mid-step); its
+  batch handler too, so a batch of events cannot go around the fault.
+- FAULT_PUBLISH_TWICE=<path> (relay): every message the relay publishes goes onto its queue twice (a
+  broker's redelivery after a lost acknowledgement), through the Publisher methods relay.py calls:
+  `events` (outbox rows, several to a message) and `to_queue` (parked retries). Each duplicated
+  message is recorded in <path>, one JSON line {"method", "queue", "event_ids", "copies"}, so a test
+  can prove the duplicates went out and count their deliveries.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import sys
 import time
@@ -19,6 +26,7 @@ def _slow_stage(stage: str, seconds: float, marker: Path) -> None:
     from licence_service.services import stages
 
     original = getattr(stages, stage)
+    original_batch = getattr(stages, f"{stage}_batch")
 
     def slow(ctx: Any, event: Any) -> Any:
         with open(marker, "a") as fh:
@@ -26,19 +34,46 @@ def _slow_stage(stage: str, seconds: float, marker: Path) -> None:
         time.sleep(seconds)
         return original(ctx, event)
 
+    def slow_batch(ctx: Any, events: Any) -> Any:
+        with open(marker, "a") as fh:
+            fh.writelines(event.application_id + "\n" for event in events)
+        time.sleep(seconds)
+        return original_batch(ctx, events)
+
     setattr(stages, stage, slow)
+    setattr(stages, f"{stage}_batch", slow_batch)
 
 
-def _publish_twice() -> None:
+def _same_parameters(original: Any, *names: str) -> None:
+    """Refuse to patch a method whose signature has moved on: the fault would never happen."""
+    found = tuple(inspect.signature(original).parameters)
+    if found != names:
+        raise SystemExit(f"faulty_worker: {original.__qualname__}{found} is not {names}; update the fault")
+
+
+def _publish_twice(record: Path) -> None:
     from licence_service.messaging import relay
 
-    original = relay.Publisher.event
+    events, to_queue = relay.Publisher.events, relay.Publisher.to_queue
+    _same_parameters(events, "self", "payloads", "queue")
+    _same_parameters(to_queue, "self", "body", "queue", "headers")
 
-    def twice(self: Any, payload: Any, routing_key: str, event_id: str) -> None:
-        original(self, payload, routing_key, event_id)
-        original(self, payload, routing_key, event_id)
+    def recorded(method: str, queue: str, event_ids: list[Any]) -> None:
+        with open(record, "a") as fh:
+            fh.write(json.dumps({"method": method, "queue": queue, "event_ids": event_ids, "copies": 2}) + "\n")
 
-    relay.Publisher.event = twice  # type: ignore[method-assign]
+    def events_twice(self: Any, payloads: list[Any], queue: str) -> None:
+        events(self, payloads, queue)
+        events(self, payloads, queue)
+        recorded("events", queue, [p["event_id"] for p in payloads])
+
+    def to_queue_twice(self: Any, body: Any, queue: str, headers: dict[str, Any]) -> None:
+        to_queue(self, body, queue, headers)
+        to_queue(self, body, queue, headers)
+        recorded("to_queue", queue, [body.get("event_id") if isinstance(body, dict) else None])
+
+    relay.Publisher.events = events_twice  # type: ignore[method-assign]
+    relay.Publisher.to_queue = to_queue_twice  # type: ignore[method-assign]
 
 
 def main(argv: list[str]) -> int:
@@ -46,7 +81,7 @@ def main(argv: list[str]) -> int:
         _slow_stage(os.environ["FAULT_SLOW_STAGE"], float(os.environ.get("FAULT_SLOW_SECONDS", "5")),
                     Path(os.environ["FAULT_MARKER"]))
     if os.environ.get("FAULT_PUBLISH_TWICE"):
-        _publish_twice()
+        _publish_twice(Path(os.environ["FAULT_PUBLISH_TWICE"]))
     from workers.__main__ import main as workers_main
 
     return workers_main(argv)

@@ -6,12 +6,14 @@ PostgreSQL; the others are about the broker and the processes, and run on SQLite
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import redis as redis_lib
 
-from licence_service.messaging.names import QueueNames
+from licence_service.messaging.names import STAGE_BINDINGS, QueueNames
 from licence_service.store import models
 from tests.support import delivery
 from tests.support.portal_sync import entries, statuses_by_dossier
@@ -104,12 +106,50 @@ def test_sigkill_mid_step_hands_the_message_out_again_after_the_visibility_timeo
     assert broker.hlen("unacked") == 0
 
 
+def json_lines(path: Path) -> list[dict]:
+    """A JSON-lines file another process is still appending to: the complete lines written so far."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass  # the line being written
+    return out
+
+
+def published_copies(record: Path) -> Counter[tuple[str, str]]:
+    """(stage, event id) -> how many copies of it the faulty relay put on the stage's queue."""
+    stage_of = {queue: stage for stage, (queue, _keys) in STAGE_BINDINGS.items()}
+    copies: Counter[tuple[str, str]] = Counter()
+    for published in json_lines(record):
+        for event_id in published["event_ids"]:
+            copies[stage_of[published["queue"]], event_id] += published["copies"]
+    return copies
+
+
+def deliveries(log_dir: Path) -> Counter[tuple[str, str]]:
+    """(stage, event id) -> how many times the stage's worker took that event off its queue: the line
+    each worker logs for every event of every message it takes, whatever the outcome
+    (licence_service.metrics.handling_message)."""
+    taken: Counter[tuple[str, str]] = Counter()
+    for stage in STAGE_BINDINGS:
+        for line in json_lines(log_dir / f"{stage}.log"):
+            if (line.get("logger") == "licence_service.metrics" and line.get("event_id")
+                    and line.get("message", "").startswith(f"{stage}: ")):
+                taken[stage, line["event_id"]] += 1
+    return taken
+
+
 def test_every_message_delivered_twice_still_issues_each_licence_once(service, redis_url, tmp_path,
                                                                       portal_stand_in: PortalStandIn):
     people = delivery.citizens(3)
     delivery.seed(service.uow(), people)
+    record = tmp_path / "published-twice.jsonl"
     procs = processes(service, redis_url, tmp_path, modules={"relay": FAULTY}, portal_url=portal_stand_in.url,
-                      FAULT_PUBLISH_TWICE="1")
+                      FAULT_PUBLISH_TWICE=str(record))
+    broker = redis_lib.Redis.from_url(redis_url)
     try:
         procs.start("relay", *delivery.STAGE_PROCESSES)
         ids = [service.submit(c) for c in people]
@@ -120,8 +160,28 @@ def test_every_message_delivered_twice_still_issues_each_licence_once(service, r
         # Counted by entries: one call may carry several applications' statuses.
         wait_for(lambda: len(entries(portal_stand_in.snapshot())) >= 5 * len(people), timeout=60, interval=0.2,
                  message="every DongBoHoSoMC status update")
+        # The duplicates of the last messages may still be on their way.
+        wait_for(lambda: delivery.unsent_outbox(service.db) == 0
+                 and published_copies(record) - deliveries(tmp_path / "logs") == Counter(),
+                 timeout=60, interval=0.2, message="every copy of every published message taken by its stage")
+        assert [broker.llen(q) for q in QueueNames.all_stage_queues()] == [0] * 5
+        assert broker.hlen("unacked") == 0  # every copy acknowledged (portal_sync takes its without)
     finally:
         procs.stop()
+    # The fault happened: every event the relay published from the outbox went onto its queue twice,
+    # and its stage took both copies (a retry parked meanwhile would be published twice too, and counted).
+    copies, taken = published_copies(record), deliveries(tmp_path / "logs")
+    with service.db() as s:
+        outbox = {event_id for (event_id,) in s.query(models.OutboxMessage.event_id)}
+    from_outbox: Counter[str] = Counter()
+    for published in json_lines(record):
+        if published["method"] == "events":
+            from_outbox.update(published["event_ids"])
+    assert outbox and from_outbox == {event_id: 1 for event_id in outbox}, "each outbox event published (twice) once"
+    assert all(n >= 2 for n in copies.values()), copies
+    assert taken == copies, "each stage took every copy of its events, and nothing else"
+    print(f"published twice: {len(json_lines(record))} messages carrying {len(copies)} events; "
+          f"{sum(taken.values())} deliveries taken by the stages")
     histories = delivery.history_by_application(service.db)
     assert all(histories[a] == delivery.ISSUED_HISTORY for a in ids), histories
     assert delivery.cards_by_application(service.db) == {a: 1 for a in ids}
