@@ -170,7 +170,8 @@ class PortalSyncItem(Base):
     __tablename__ = "portal_sync_items"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    # No index of its own: the unique (application_id, seq) index leads with it (migration 0006).
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
     seq: Mapped[int] = mapped_column(Integer)
     portal_status: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed | skipped

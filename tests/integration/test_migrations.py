@@ -1,5 +1,6 @@
-"""The migrations build the schema the models declare, on SQLite and PostgreSQL, and 0005's partial
-indexes keep the guarantees the full ones gave."""
+"""The migrations build the schema the models declare, on SQLite and PostgreSQL, 0005's partial
+indexes keep the guarantees the full ones gave, and 0006 leaves portal_sync_items' look-ups by
+application on the unique (application_id, seq) index."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from alembic.migration import MigrationContext
 
 from licence_service.store import models
 from licence_service.store.migrate import alembic_config, upgrade
+from licence_service.store.portal_sync_items import _heads_stmt
 
 
 def _seed_licence(conn: sa.Connection) -> None:
@@ -63,5 +65,33 @@ def test_0005_downgrades_and_upgrades_with_data_in_place(tmp_path: object) -> No
             "AA0000001", "AA0000002"]
         indexes = {i["name"]: i for i in sa.inspect(conn).get_indexes("cards")}
         assert indexes["uq_cards_application_id"]["unique"]
+        assert compare_metadata(MigrationContext.configure(conn), models.Base.metadata) == []
+    engine.dispose()
+
+
+def test_0006_leaves_the_look_ups_by_application_on_the_unique_index_and_downgrades(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/licence.db"
+    upgrade(url)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        names = {i["name"] for i in sa.inspect(conn).get_indexes("portal_sync_items")}
+        assert "ix_portal_sync_items_application_id" not in names
+        # The sender's heads query and an application's items in order both search an index by
+        # application (SQLite names the unique constraint's index itself), never scan the table.
+        heads = _heads_stmt().params(ids=["a-1", "a-2"])
+        in_order = sa.select(models.PortalSyncItem).where(models.PortalSyncItem.application_id == "a-1") \
+            .order_by(models.PortalSyncItem.seq)
+        for stmt in (heads, in_order):
+            sql = stmt.compile(conn, compile_kwargs={"literal_binds": True})
+            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+            assert plan and all("SCAN portal_sync_items" not in step and "SCAN earlier" not in step
+                                for step in plan), plan
+            assert any("USING INDEX sqlite_autoindex_portal_sync_items" in step for step in plan), plan
+    command.downgrade(alembic_config(url), "0005_leaner_register_indexes")
+    with engine.connect() as conn:
+        assert "ix_portal_sync_items_application_id" in {
+            i["name"] for i in sa.inspect(conn).get_indexes("portal_sync_items")}
+    upgrade(url)
+    with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), models.Base.metadata) == []
     engine.dispose()
