@@ -204,15 +204,13 @@ class _BulkInsert:
         _execute_flat(conn, *self._flat, values, width)
 
     def __call__(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        if self._grouped_sql is not None and len(rows) >= self._per_statement:
-            whole = len(rows) - len(rows) % self._per_statement
-            # Every statement's parameters in one flat tuple: zip over one iterator, taken as many
-            # at a time as a statement has parameters, cuts the flat run of values at C speed.
-            values = iter(itertools.chain.from_iterable(rows[:whole]))
-            width = self._per_statement * len(rows[0])
-            conn.exec_driver_sql(self._grouped_sql, list(zip(*[values] * width, strict=False)))
-            rows = rows[whole:]
-        if rows:
+        if not rows:
+            return
+        if self._grouped_sql is not None:
+            # (Grouped only when the rows' order is the statement's: no conversion to make.)
+            _execute_flat(conn, self._grouped_sql, self._per_statement, self.sql,
+                          list(itertools.chain.from_iterable(rows)), len(rows[0]))
+        else:
             conn.exec_driver_sql(self.sql, self._convert(rows))
 
 
