@@ -93,13 +93,12 @@ def main() -> int:
         results = {}
         apps = [("echo", "bench.echo_app:create_app()", env), ("submit", "licence_service:create_app()", env)]
         if args.celery_chain:
-            from bench.celery_chain import create_schema
+            from bench.celery_chain import broker_url, create_schema
 
             create_schema(tmp / "chain.db")
-            # Its submits publish to a database of their own on the same Redis (nothing consumes them).
+            # Its submits publish to the chain's broker (nothing consumes them).
             apps.append(("chain", "bench.celery_chain:create_app()",
-                         {**env, "CHAIN_DB": str(tmp / "chain.db"),
-                          "CHAIN_BROKER_URL": redis_url.rsplit("/", 1)[0] + "/1"}))
+                         {**env, "CHAIN_DB": str(tmp / "chain.db"), "CHAIN_BROKER_URL": broker_url(redis_url)}))
         for name, app, app_env in apps:
             with gunicorn(app, app_env, tmp / f"{name}.log", workers=args.workers) as (base, _proc):
                 results[name] = wrk(base, args, wrk_env)

@@ -52,6 +52,11 @@ CREATE TABLE IF NOT EXISTS applications (
 _local = threading.local()
 
 
+def broker_url(redis_url: str) -> str:
+    """The chain's broker: a database of its own on the service's Redis."""
+    return redis_url.rsplit("/", 1)[0] + "/1"
+
+
 def _db() -> sqlite3.Connection:
     conn = getattr(_local, "conn", None)
     if conn is None:
@@ -156,22 +161,20 @@ def run(bodies: list[str], tmp: Path, redis_url: str, clients: int, timeout: flo
     """Submit ``bodies`` to the chain and wait until every one is synced; its figures."""
     import requests
 
-    from bench.common import ROOT as root
     from bench.common import children, cpu_seconds, free_port, gunicorn, service_env
 
     tmp.mkdir()
     db = tmp / "chain.db"
     create_schema(db)
     portal_port = free_port()
-    portal = subprocess.Popen([sys.executable, str(root / "bench" / "portal_stand_in.py"), str(portal_port)])
-    broker = redis_url.rsplit("/", 1)[0] + "/1"  # a database of its own on the same Redis
-    env = service_env(tmp / "var", f"sqlite:///{db}", redis_url, CHAIN_DB=str(db), CHAIN_BROKER_URL=broker,
-                      CHAIN_PORTAL_URL=f"http://127.0.0.1:{portal_port}/DongBoHoSoMC")
+    portal = subprocess.Popen([sys.executable, str(ROOT / "bench" / "portal_stand_in.py"), str(portal_port)])
+    env = service_env(tmp / "var", f"sqlite:///{db}", redis_url, CHAIN_DB=str(db),
+                      CHAIN_BROKER_URL=broker_url(redis_url), CHAIN_PORTAL_URL=f"http://127.0.0.1:{portal_port}/DongBoHoSoMC")
     with open(tmp / "worker.log", "wb") as out:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "bench.celery_chain", "worker", "--concurrency", "2", "--pool",
              "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     conn = sqlite3.connect(db, timeout=60)
 
     def synced() -> int:
