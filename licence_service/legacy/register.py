@@ -222,10 +222,11 @@ def _flat_statements(head: str, row: str, width: int) -> tuple[str, int, str]:
     writes many rows and may stop half-way on a constraint (ABORT, the default) makes SQLite keep a
     statement journal — a copy of every page it changes — to undo its own part; FAIL stops without
     undoing, so no journal. Nothing is lost by it: a failed statement fails the import, whose open
-    transaction is rolled back whole. (Immediate foreign keys need the journal too, which is why
-    `RegisterWriter.insert_new_rows` defers them to the commit.) With the million-row benchmark's
-    rows, people go in 100 to a statement too (they did not, as the journal ate the gain) and the
-    writer's CPU fell by about 7 % (bench/README.md, 2026-12-04).
+    transaction is rolled back whole. (An immediate foreign key needs the journal too, whatever
+    `PRAGMA defer_foreign_keys` says, so the register's keys are declared deferred:
+    `models.REGISTER_CHILD_KEY`.) With the million-row benchmark's rows, people go in 100 to a
+    statement too (they did not, as the journal ate the gain) and the writer's CPU fell by about
+    7 % (bench/README.md, 2026-12-04).
     """
     per_statement = min(_ROWS_PER_STATEMENT, _MAX_PARAMETERS // width)
     return f"{head} {', '.join([row] * per_statement)}", per_statement, f"{head} {row}"
@@ -380,11 +381,6 @@ class RegisterWriter:
         people, licences, classes, cards, (n, n_classes, n_rows, year_only, cmnd_only) = rows
         if n:
             conn = self.conn
-            # Foreign keys checked at the commit, not after each statement: an immediate check of a
-            # many-row statement makes SQLite journal the statement (`_flat_statements`). A
-            # violation still fails the commit, and the import with it; SQLite turns this off again
-            # at every commit and rollback.
-            conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
             base = conn.execute(select(func.max(_PEOPLE.c.id))).scalar_one() or 0
             _execute_flat(conn, *self._people_flat, people, len(_PERSON_FIELDS))
             if conn.execute(select(func.max(_PEOPLE.c.id))).scalar_one() != base + n:

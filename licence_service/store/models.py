@@ -198,6 +198,16 @@ class PortalSyncItem(Base):
 # National register (NATIONAL-MODEL.md)
 
 
+# The foreign keys of the tables the legacy import fills (people → licences → classes, cards) are
+# checked at the commit. Declared so, not only switched so by `PRAGMA defer_foreign_keys`: SQLite
+# decides when it compiles a statement whether a many-row INSERT into a table with an immediate
+# foreign key might have to undo its own part, and if so keeps a statement journal — a copy of
+# every existing page the statement changes. For the million-row import (issue 5) that journal was
+# 2.9 GB of writes and ~1.5 s of the writer's CPU (bench/README.md, 2026-12-04, evening). A missing
+# parent still fails the transaction, at its commit.
+REGISTER_CHILD_KEY: dict[str, Any] = {"deferrable": True, "initially": "DEFERRED"}
+
+
 class Person(Base):
     __tablename__ = "people"
 
@@ -227,7 +237,7 @@ class Licence(Base):
     __tablename__ = "licences"
 
     number: Mapped[str] = mapped_column(String(12), primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", **REGISTER_CHILD_KEY), index=True)
     regime: Mapped[str] = mapped_column(String(16))
     issued_on: Mapped[dt.date | None] = mapped_column(Date)
     issuing_authority: Mapped[str] = mapped_column(String(32))
@@ -248,7 +258,7 @@ class LicenceClass(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # No index of its own: the unique (licence_number, code) index serves look-ups by licence
     # number, and a second index only doubled the cost of every class the legacy import inserts.
-    licence_number: Mapped[str] = mapped_column(ForeignKey("licences.number"))
+    licence_number: Mapped[str] = mapped_column(ForeignKey("licences.number", **REGISTER_CHILD_KEY))
     code: Mapped[str] = mapped_column(String(8))
     passed_on: Mapped[dt.date | None] = mapped_column(Date)
     issued_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -264,7 +274,7 @@ class Card(Base):
     __tablename__ = "cards"
 
     serial: Mapped[str] = mapped_column(String(16), primary_key=True)
-    licence_number: Mapped[str] = mapped_column(ForeignKey("licences.number"), index=True)
+    licence_number: Mapped[str] = mapped_column(ForeignKey("licences.number", **REGISTER_CHILD_KEY), index=True)
     issued_on: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="valid")  # valid | replaced
     application_id: Mapped[str | None] = mapped_column(String(36))

@@ -1,10 +1,13 @@
 """The migrations build the schema the models declare, on SQLite and PostgreSQL, 0005's partial
-indexes keep the guarantees the full ones gave, and 0006 leaves portal_sync_items' look-ups by
-application on the unique (application_id, seq) index."""
+indexes keep the guarantees the full ones gave, 0006 leaves portal_sync_items' look-ups by
+application on the unique (application_id, seq) index, and 0007 has the register's foreign keys
+checked at the commit."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from licence_service.store import models
+from licence_service.store.database import make_engine
 from licence_service.store.migrate import alembic_config, upgrade
 from licence_service.store.portal_sync_items import _heads_stmt
 
@@ -94,4 +98,87 @@ def test_0006_leaves_the_look_ups_by_application_on_the_unique_index_and_downgra
     upgrade(url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), models.Base.metadata) == []
+    engine.dispose()
+
+
+def _orphans() -> list[sa.Insert]:
+    """One row of each of 0007's child tables whose parent does not exist."""
+    return [
+        sa.insert(models.Licence.__table__).values(
+            number="010000000404", person_id=404, regime="vn-2017", issuing_authority="SGTVT-01", status="valid",
+            updated_at=dt.datetime(2026, 12, 4, tzinfo=dt.UTC)),
+        sa.insert(models.LicenceClass.__table__).values(licence_number="010000000405", code="B", restrictions=[]),
+        _card("AA0000404", None).values(licence_number="010000000406"),
+    ]
+
+
+@pytest.mark.parametrize("orphan", range(3), ids=["licence", "class", "card"])
+def test_the_register_foreign_keys_hold_at_the_commit_not_at_the_statement(any_database_url: str, orphan: int) -> None:
+    engine = make_engine(any_database_url)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(_orphans()[orphan])  # accepted here: the key is checked when the transaction ends
+        assert conn.execute(sa.select(sa.func.count()).select_from(models.Licence.__table__)).scalar_one() == \
+            (1 if orphan == 0 else 0)
+    with engine.connect() as conn:
+        for table in (models.Licence, models.LicenceClass, models.Card):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table.__table__)).scalar_one() == 0
+    engine.dispose()
+
+
+def test_0007_downgrades_to_immediate_keys_and_upgrades_with_data_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/licence.db"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        _seed_licence(conn)
+        conn.execute(_card("AA0000001", None))
+    command.downgrade(alembic_config(url), "0006_portal_sync_one_index")
+    with engine.connect() as conn, pytest.raises(sa.exc.IntegrityError), conn.begin():
+        conn.execute(_orphans()[2])  # immediate again: refused by the statement itself
+    upgrade(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(models.Card.serial)).scalars().all() == ["AA0000001"]
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        keys = {(t, fk["name"]): fk["options"] for t in ("licences", "licence_classes", "cards")
+                for fk in sa.inspect(conn).get_foreign_keys(t)}
+        assert keys == {k: {"deferrable": True, "initially": "DEFERRED"} for k in keys} and len(keys) == 3
+        assert compare_metadata(MigrationContext.configure(conn), models.Base.metadata) == []
+    engine.dispose()
+
+
+def _written_bytes() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts the process's writes in /proc/self/io (Linux)")
+def test_many_row_inserts_into_the_register_children_keep_no_statement_journal(tmp_path: Path) -> None:
+    # Why 0007 (issue 5): with an immediate foreign key SQLite journals each many-row INSERT — a
+    # temporary file holding every existing page the statement changes — whatever PRAGMA
+    # defer_foreign_keys says. Cards going into existing index pages, 100 to a statement, must write
+    # nothing before the commit (the pages stay in the cache; the log is written at the commit).
+    url = f"sqlite:///{tmp_path}/licence.db"
+    upgrade(url)
+    engine = make_engine(url)
+    numbers = [f"01{i:010d}" for i in range(4000)]
+    with engine.begin() as conn:
+        _seed_licence(conn)
+        conn.exec_driver_sql(
+            "INSERT INTO licences (number, person_id, regime, issuing_authority, status, updated_at) "
+            "VALUES (?, 1, 'vn-2017', 'SGTVT-01', 'valid', '2026-12-04 00:00:00')", [(n,) for n in numbers])
+    random.Random(7).shuffle(numbers)
+    values = ", ".join(["(?, ?, 'valid')"] * 100)
+    statement = f"INSERT OR FAIL INTO cards (serial, licence_number, status) VALUES {values}"
+    params = [tuple(v for j, n in enumerate(numbers[i:i + 100]) for v in (f"S{i + j:09d}", n))
+              for i in range(0, len(numbers), 100)]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA cache_size=-65536")
+        before = _written_bytes()
+        conn.exec_driver_sql(statement, params)
+        assert _written_bytes() - before == 0
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(models.Card.__table__)).scalar_one() == len(numbers)
     engine.dispose()
