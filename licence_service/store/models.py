@@ -203,8 +203,8 @@ class PortalSyncItem(Base):
 # decides when it compiles a statement whether a many-row INSERT into a table with an immediate
 # foreign key might have to undo its own part, and if so keeps a statement journal — a copy of
 # every existing page the statement changes. For the million-row import (issue 5) that journal was
-# 2.9 GB of writes and ~1.5 s of the writer's CPU (bench/README.md, 2026-12-04, evening). A missing
-# parent still fails the transaction, at its commit.
+# 2.9 GB of writes to temporary files and 1-2 s of the writer's system time (bench/README.md,
+# 2026-12-04, evening). A missing parent still fails the transaction, at its commit.
 REGISTER_CHILD_KEY: dict[str, Any] = {"deferrable": True, "initially": "DEFERRED"}
 
 
