@@ -6,6 +6,7 @@ checked at the commit."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import random
 from pathlib import Path
 
@@ -14,10 +15,11 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.operations import Operations
 
 from licence_service.store import models
 from licence_service.store.database import make_engine
-from licence_service.store.migrate import alembic_config, upgrade
+from licence_service.store.migrate import MIGRATIONS_DIR, alembic_config, upgrade
 from licence_service.store.portal_sync_items import _heads_stmt
 
 
@@ -144,6 +146,29 @@ def test_0007_downgrades_to_immediate_keys_and_upgrades_with_data_in_place(tmp_p
                 for fk in sa.inspect(conn).get_foreign_keys(t)}
         assert keys == {k: {"deferrable": True, "initially": "DEFERRED"} for k in keys} and len(keys) == 3
         assert compare_metadata(MigrationContext.configure(conn), models.Base.metadata) == []
+    engine.dispose()
+
+
+def test_0007_stops_with_the_schema_as_it_was_when_an_edited_definition_does_not_read_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path}/licence.db"
+    upgrade(url, "0006_portal_sync_one_index")
+    spec = importlib.util.spec_from_file_location(
+        "migration_0007", MIGRATIONS_DIR / "versions" / "0007_register_keys_checked_at_commit.py")
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    # An edit SQLite cannot parse: the migration must find it out before it commits.
+    monkeypatch.setattr(migration, "_with_timing", lambda sql, *_, **__: sql.replace("REFERENCES", "REFERENCES ("))
+    engine = make_engine(url)
+    with pytest.raises(sa.exc.DatabaseError, match="malformed database schema"), engine.begin() as conn, \
+            Operations.context(MigrationContext.configure(conn)):
+        migration.upgrade()
+    with engine.connect() as conn:
+        for table in ("licences", "licence_classes", "cards"):
+            assert conn.exec_driver_sql(f"PRAGMA foreign_key_list({table})").all()  # readable, keys kept
+        tables = conn.exec_driver_sql("SELECT group_concat(sql) FROM sqlite_master WHERE type = 'table'").scalar_one()
+        assert "FOREIGN KEY" in tables and "DEFERRABLE" not in tables
     engine.dispose()
 
 
