@@ -213,9 +213,14 @@ def test_batches_larger_than_the_pipe_arrive_whole_and_in_order_while_the_writer
     rows = [row(SO_GPLX=f"01{i:010d}", SO_CCCD=f"001060{i:06d}", SO_PHOI=f"{i:012d}") for i in range(30_000)]
     path = write_export(tmp_path / "e.csv", rows)
     eager = list(run_reader(path, parallel=True, batch_size=10_000))
-    assert min(len(pipeline._packed(e[1])) for e in eager if e[0] == "batch") > 1 << 20
+    # The batches that hold licences. (A licence the other half's Bloom filter falsely reports as
+    # run there too is set aside and comes in a batch of its own after the rest, followed by the
+    # closing batch, then empty: string hashes are salted per run, so now and then there is one.)
+    full = [e[1] for e in eager if e[0] == "batch" and e[1].records]
+    assert len(full) == 3 and sum(len(b.records) for b in full) == 30_000
+    assert min(len(pipeline._packed(b)) for b in full) > 1 << 20
     crossed = []
     for event in run_reader(path, parallel=True, batch_size=10_000):
         crossed.append(event)
         time.sleep(0.2)  # a slow writer: the reader runs ahead until the pipe and the receiver are full
-    assert crossed == eager and sum(e[0] == "batch" for e in eager) == 3
+    assert crossed == eager
