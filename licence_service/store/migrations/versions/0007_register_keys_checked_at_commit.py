@@ -47,7 +47,7 @@ def downgrade() -> None:
 def _set(*, deferred: bool) -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        timing = "DEFERRABLE INITIALLY DEFERRED" if deferred else "NOT DEFERRABLE"
+        timing = _DEFERRED.strip() if deferred else "NOT DEFERRABLE"
         for table, name in _KEYS:
             op.execute(f"ALTER TABLE {table} ALTER CONSTRAINT {name} {timing}")
         return
