@@ -28,11 +28,9 @@ from licence_service.legacy import scan as scan_module
 from licence_service.legacy.bloom import BloomFilter
 from licence_service.legacy.grouping import (
     BIRTH_YEAR,
-    CARD_SERIAL,
     CITIZEN_ID,
     LEGACY_ID,
     NUMBER,
-    PERSON,
     Reject,
     build_licence,
     single_licence,
@@ -41,7 +39,7 @@ from licence_service.legacy.rows import ExportReader, MalformedFileError, RowPar
 from licence_service.legacy.scan import PartScan, scan_export, scan_part, split_point
 from licence_service.legacy.staging import StagingStore
 
-__all__ = ["Batch", "ReaderFailedError", "gc_paused", "new_rows", "reader_events", "run_reader"]
+__all__ = ["Batch", "ReaderFailedError", "RunClaims", "gc_paused", "reader_events", "run_reader"]
 
 BATCH_SIZE = 10_000  # licences per batch: big enough for bulk inserts, small enough for memory
 _QUEUE_DEPTH = 2  # batches in flight between the reader process and the writer
@@ -55,51 +53,8 @@ class Batch(NamedTuple):
     rejects: list[Reject]  # rows rejected while reading, in line order
     rows_read: int  # data rows read so far, for the progress bar
     # With the rows layout (`reader_events(rows_layout=True)`): the batch's unflagged licences as the
-    # rows they become (`new_rows`), and `records` holds only the flagged ones.
+    # rows they become (`RunClaims.split`), and `records` holds only the flagged ones.
     rows: tuple[Any, ...] | None = None
-
-
-def new_rows(records: list[tuple[Any, ...]], skip: list[int]) -> tuple[Any, ...]:
-    """``records`` but those at the positions ``skip`` (ascending), laid out as the register's rows
-    for a register that held nothing before the run (`RegisterWriter.insert_new_rows`):
-
-    * people: one flat list, the person tuples' values (`PersonData` layout) one after another, in
-      order: the k-th person (from 1) is the holder of the k-th licence;
-    * licences: one flat list, five values a licence: number, k, issued_on, status, points;
-    * classes: one flat list, six values a class (`ClassData` layout);
-    * cards: one flat list, four values a card: serial, licence number, issued_on, "valid";
-    * counts: (licences, classes, rows imported, holders known by year of birth, holders with no
-      citizen ID).
-
-    Flat lists of plain values cross the process boundary and go into multi-row INSERT statements
-    with the least work on the writing side, which is the import's bottleneck.
-    """
-    people: list[Any] = []
-    licences: list[Any] = []
-    classes: list[Any] = []
-    cards: list[Any] = []
-    n_classes = n_rows = year_only = cmnd_only = 0
-    skipped = iter(skip)
-    next_skip = next(skipped, -1)
-    k = 0
-    for i, (number, lines, person, issued_on, status, points, serial, licence_classes) in enumerate(records):
-        if i == next_skip:
-            next_skip = next(skipped, -1)
-            continue
-        k += 1
-        people += person
-        licences += (number, k, issued_on, status, points)
-        for licence_class in licence_classes:
-            classes += licence_class
-        if serial is not None:
-            cards += (serial, number, issued_on, "valid")
-        n_classes += len(licence_classes)
-        n_rows += len(lines)
-        if person[BIRTH_YEAR] is not None:
-            year_only += 1
-        if person[CITIZEN_ID] is None:
-            cmnd_only += 1
-    return people, licences, classes, cards, (k, n_classes, n_rows, year_only, cmnd_only)
 
 
 class ReaderFailedError(RuntimeError):
@@ -138,8 +93,9 @@ def reader_events(
 ) -> Iterator[Event]:
     """Scan, then parse and group the export, yielding batches of licences as they complete.
 
-    ``rows_layout``: batches carry their unflagged licences as `new_rows` (for a register empty at
-    the start of the run, on SQLite); a callable is asked once the scan is done.
+    ``rows_layout``: batches carry their unflagged licences as the register's rows
+    (`RunClaims.split`; for a register empty at the start of the run, on SQLite); a callable is
+    asked once the scan is done.
     Raises `MalformedFileError` from the scan, before the first batch.
     """
 
@@ -167,16 +123,63 @@ class RunClaims:
     def suspects(self, records: list[tuple[Any, ...]]) -> list[int]:
         """The positions in ``records`` (taken in order, after every earlier call's) of the licences
         that may claim an identifier an earlier licence claimed."""
+        return self._claim(records, False)[0]
+
+    def split(self, records: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
+        """``records`` (taken as by `suspects`) as the flagged ones, and the others laid out as the
+        register's rows for a register that held nothing before the run
+        (`RegisterWriter.insert_new_rows`):
+
+        * people: one flat list, the person tuples' values (`PersonData` layout) one after another,
+          in order: the k-th person (from 1) is the holder of the k-th licence;
+        * licences: one flat list, five values a licence: number, k, issued_on, status, points;
+        * classes: one flat list, six values a class (`ClassData` layout);
+        * cards: one flat list, three values a card: serial, licence number, issued_on (each card
+          is valid, which the statement says);
+        * counts: (licences, classes, rows imported, holders known by year of birth, holders with
+          no citizen ID).
+
+        Flat lists of plain values cross the process boundary and go into multi-row INSERT
+        statements with the least work on the writing side; flagging and laying out are one pass
+        over the batch.
+        """
+        flagged, rows = self._claim(records, True)
+        return flagged, rows  # type: ignore[return-value]
+
+    def _claim(self, records: list[tuple[Any, ...]], lay_out: bool) -> tuple[list[Any], tuple[Any, ...] | None]:
         citizen_id, legacy_id, serial = self._citizen_ids.add, self._legacy_ids.add, self._serials.add
-        out = []
+        flagged: list[Any] = []
+        people: list[Any] = []
+        licences: list[Any] = []
+        classes: list[Any] = []
+        cards: list[Any] = []
+        n_classes = n_rows = year_only = cmnd_only = k = 0
         for i, record in enumerate(records):
-            person = record[PERSON]
-            cid, legacy, card = person[CITIZEN_ID], person[LEGACY_ID], record[CARD_SERIAL]
+            number, lines, person, issued_on, status, points, card, licence_classes = record
+            cid, legacy = person[CITIZEN_ID], person[LEGACY_ID]
             # `|`, not `or`: every identifier is added, even once the licence is already suspect.
             if ((cid is not None and citizen_id(cid)) | (legacy is not None and legacy_id(legacy))
                     | (card is not None and serial(card))):
-                out.append(i)
-        return out
+                flagged.append(record if lay_out else i)
+                continue
+            if not lay_out:
+                continue
+            k += 1
+            people += person
+            licences += (number, k, issued_on, status, points)
+            for licence_class in licence_classes:
+                classes += licence_class
+            if card is not None:
+                cards += (card, number, issued_on)
+            n_classes += len(licence_classes)
+            n_rows += len(lines)
+            if person[BIRTH_YEAR] is not None:
+                year_only += 1
+            if cid is None:
+                cmnd_only += 1
+        if not lay_out:
+            return flagged, None
+        return flagged, (people, licences, classes, cards, (k, n_classes, n_rows, year_only, cmnd_only))
 
 
 def _reader_events(
@@ -210,12 +213,11 @@ def _reader_events(
     def cut(rows_read: int) -> Batch:
         records.sort(key=itemgetter(NUMBER))
         # Flagged in the order the writer applies them, so "earlier" means the same to both.
-        suspects = claims.suspects(records)
         if as_rows:
-            batch = Batch([records[i] for i in suspects], list(range(len(suspects))),
-                          sorted(rejects, key=itemgetter(0)), rows_read, new_rows(records, suspects))
+            flagged, rows = claims.split(records)
+            batch = Batch(flagged, list(range(len(flagged))), sorted(rejects, key=itemgetter(0)), rows_read, rows)
         else:
-            batch = Batch(records[:], suspects, sorted(rejects, key=itemgetter(0)), rows_read)
+            batch = Batch(records[:], claims.suspects(records), sorted(rejects, key=itemgetter(0)), rows_read)
         records.clear()
         rejects.clear()
         return batch

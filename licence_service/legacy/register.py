@@ -25,9 +25,9 @@ row, three times the database's own work on SQLite. Updates are rarer and use or
 statements. When the register is empty at the start (the first, largest conversion), nothing is
 looked up: every licence is new, and only the licences the reader flags as perhaps sharing an
 identifier with an earlier one of the run (`Batch.suspects`) are checked. On SQLite the reader then
-hands the others over already laid out as flat lists of row values (`pipeline.new_rows`), which go
-straight into INSERT statements of a hundred rows each (`insert_new_rows`): the writer, the import's
-bottleneck, does next to no Python work for them.
+hands the others over already laid out as flat lists of row values (`pipeline.RunClaims.split`),
+which go straight into INSERT statements of a hundred rows each (`insert_new_rows`): the writer
+does next to no Python work for them.
 """
 
 from __future__ import annotations
@@ -197,8 +197,8 @@ class _BulkInsert:
             self._convert = lambda rows: [tuple(row[i] for i in index) for row in rows]
 
     def flat(self, conn: Connection, values: list[Any], width: int) -> None:
-        """Rows given as one flat list of values, ``width`` to a row (see `pipeline.new_rows`), with
-        ``INSERT OR FAIL`` (see `_flat_statements`); SQLite only, for a ``grouped`` insert."""
+        """Rows given as one flat list of values, ``width`` to a row (see `pipeline.RunClaims.split`),
+        with ``INSERT OR FAIL`` (see `_flat_statements`); SQLite only, for a ``grouped`` insert."""
         if self._flat is None:
             raise TypeError("flat rows go only to a grouped insert on SQLite")
         _execute_flat(conn, *self._flat, values, width)
@@ -295,10 +295,10 @@ class RegisterWriter:
             "licence_number", "code", "passed_on", "issued_on", "valid_until", "restrictions",
         ), grouped=True)
         self._cards = _BulkInsert(conn, _CARDS, ("serial", "licence_number", "issued_on", "status"), grouped=True)
-        # The rows layout (`pipeline.new_rows`): on SQLite, into a register that held nothing before
-        # the run, in a real run. People go in without ids, so SQLite numbers them on from the
-        # largest (it holds the write lock): the k-th of a batch gets that largest + k, which is
-        # the person id its licence row is given, in SQL.
+        # The rows layout (`pipeline.RunClaims.split`): on SQLite, into a register that held
+        # nothing before the run, in a real run. People go in without ids, so SQLite numbers them
+        # on from the largest (it holds the write lock): the k-th of a batch gets that largest + k,
+        # which is the person id its licence row is given, in SQL.
         self.takes_rows = self._dialect == "sqlite" and self._register_was_empty and not dry_run
         if self.takes_rows:
             columns = [name for name, _ in _PERSON_FIELDS]
@@ -308,6 +308,9 @@ class RegisterWriter:
                                   "issuing_authority, status, points, updated_at) VALUES")
             self._licence_values = (f"(?, ? + {{base}}, {_sql_literal(LEGACY_REGIME)}, ?, "
                                     f"{_sql_literal(LEGACY_AUTHORITY)}, ?, ?, {_sql_literal(str(self._now_stored))})")
+            self._cards_flat = _flat_statements(
+                "INSERT OR FAIL INTO cards (serial, licence_number, issued_on, status) VALUES",
+                f"(?, ?, ?, {_sql_literal('valid')})", 3)
         self._history = _BulkInsert(conn, _HISTORY, ("licence_number", "at", "source", "change"))
 
     def close(self) -> None:
@@ -375,7 +378,7 @@ class RegisterWriter:
         return out
 
     def insert_new_rows(self, rows: tuple[Any, ...]) -> None:
-        """Insert licences laid out as `pipeline.new_rows` (``takes_rows`` must be true): a
+        """Insert licences laid out as `pipeline.RunClaims.split` (``takes_rows`` must be true): a
         batch's licences that no earlier licence of the run may have claimed an identifier of, in
         the connection's open transaction, before the batch's flagged ones (`apply`)."""
         people, licences, classes, cards, (n, n_classes, n_rows, year_only, cmnd_only) = rows
@@ -388,7 +391,7 @@ class RegisterWriter:
             _execute_flat(conn, *_flat_statements(self._licence_head, self._licence_values.format(base=int(base)), 5),
                           licences, 5)
             self._classes.flat(conn, classes, 6)
-            self._cards.flat(conn, cards, 4)
+            _execute_flat(conn, *self._cards_flat, cards, 3)
         c = self.counts
         c.licences_created += n
         c.classes_created += n_classes

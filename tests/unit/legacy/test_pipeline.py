@@ -9,7 +9,7 @@ import pytest
 
 from licence_service.legacy import pipeline, scan
 from licence_service.legacy.grouping import view
-from licence_service.legacy.pipeline import ReaderFailedError, RunClaims, new_rows, reader_events, run_reader
+from licence_service.legacy.pipeline import ReaderFailedError, RunClaims, reader_events, run_reader
 from licence_service.legacy.rows import MalformedFileError
 from tests.unit.legacy.exports import row, write_export
 
@@ -146,7 +146,7 @@ def test_run_claims_flag_the_later_claimants_of_each_identifier_across_batches()
     assert claims.suspects(second) == [0, 1, 2, 4, 5]
 
 
-def test_new_rows_lay_unflagged_licences_out_as_the_register_s_rows():
+def test_split_flags_like_suspects_and_lays_the_others_out_as_the_register_s_rows():
     a = ("010000000001", (2, 3), ("001060000001", None, "A", "1960-03-12", None, "male", "VN", "01", "X"),
          "2020-01-02", "valid", 12, "S1",
          (("010000000001", "A1", "2019-01-01", "2019-02-01", None, "[]"),
@@ -155,11 +155,12 @@ def test_new_rows_lay_unflagged_licences_out_as_the_register_s_rows():
                "2020-01-02", "valid", 12, None, (("010000000002", "A1", "2019-01-01", "2019-02-01", None, "[]"),))
     c = ("010000000003", (5,), (None, "100000001", "C", None, 1970, "female", "VN", None, None),
          "2021-05-06", "revoked", 0, None, (("010000000003", "C", "2021-01-01", "2021-05-06", "2026-05-06", "[]"),))
-    people, licences, classes, cards, counts = new_rows([a, flagged, c], [1])
+    suspects, (people, licences, classes, cards, counts) = RunClaims().split([a, flagged, c])
+    assert suspects == [flagged]  # a's citizen ID
     assert people == [*a[2], *c[2]]
     assert licences == ["010000000001", 1, "2020-01-02", "valid", 12, "010000000003", 2, "2021-05-06", "revoked", 0]
     assert classes == [*a[7][0], *a[7][1], *c[7][0]]
-    assert cards == ["S1", "010000000001", "2020-01-02", "valid"]
+    assert cards == ["S1", "010000000001", "2020-01-02"]  # each card valid: the statement says so
     assert counts == (2, 3, 3, 1, 1)  # licences, classes, rows, year-only holders, CMND-only holders
 
 
@@ -168,7 +169,8 @@ def test_batches_in_the_rows_layout_carry_the_same_licences(tmp_path):
     plain = [e[1] for e in run_reader(path, parallel=False, batch_size=1) if e[0] == "batch"]
     rows = [e[1] for e in run_reader(path, parallel=True, batch_size=1, rows_layout=lambda: True) if e[0] == "batch"]
     assert [b.rows for b in plain] == [None] * len(plain)
-    assert [b.rows for b in rows] == [new_rows(b.records, b.suspects) for b in plain]
+    claims = RunClaims()  # the same licences flagged and laid out in the same order, from the start
+    assert [(b.records, b.rows) for b in rows] == [claims.split(b.records) for b in plain]
     assert [b.records for b in rows] == [[b.records[i] for i in b.suspects] for b in plain]
 
 
