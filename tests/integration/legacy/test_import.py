@@ -362,7 +362,7 @@ def test_closing_the_background_checkpoints_ends_their_thread_and_connection(sql
 def test_licences_handed_over_as_rows_give_the_register_the_records_give(
         sqlite_register, generated_export, tmp_path, monkeypatch, parallel):
     # Into an empty SQLite register the reader hands unflagged licences over as the rows they
-    # become (pipeline.new_rows); the same import with records only must write the same register.
+    # become (pipeline.RunClaims.split); the same import with records only must write the same register.
     calls = []
     insert_new_rows = register_module.RegisterWriter.insert_new_rows
     monkeypatch.setattr(register_module.RegisterWriter, "insert_new_rows",
