@@ -36,7 +36,7 @@ from licence_service.legacy.grouping import (
     single_licence,
 )
 from licence_service.legacy.rows import ExportReader, MalformedFileError, RowParser, Staged, decode_problems
-from licence_service.legacy.scan import PartScan, scan_export, scan_part, split_point, with_runs_in
+from licence_service.legacy.scan import PartScan, scan_export, scan_part, split_point
 from licence_service.legacy.staging import StagingStore
 
 __all__ = ["Batch", "ReaderFailedError", "RunClaims", "gc_paused", "reader_events", "run_reader"]
@@ -185,25 +185,24 @@ class RunClaims:
 def _reader_events(
     path: Path, batch_size: int, workdir: Path | None, on_scan: Callable[[int, int], None] | None,
     split: int | None, setup: Callable[[], tuple[bool, PartScan | None]],
-    share_runs: Callable[[bytes], None] | None = None,
 ) -> Iterator[Event]:
     """``split``: the scan of the file from that offset on is made elsewhere (`run_reader`), and
-    ``setup`` gives it (and whether batches come in the rows layout) once this part is scanned;
-    ``share_runs`` first takes the bits of this part's Bloom filter of runs, for that scan."""
+    ``setup`` gives it (and whether batches come in the rows layout) once this part is scanned."""
     scan = scan_export(path, progress=on_scan if split is None else None, end=split)
-    if share_runs is not None and scan.runs is not None:
-        share_runs(scan.runs.to_bytes())
     as_rows, rest = setup()
     data_lines, stragglers = scan.data_lines, scan.stragglers
+    # Rows on lines up to `boundary` are in the first part: their licence is a straggler also
+    # when the second part has a run of it, and the other way round.
+    boundary, first_runs, second_runs = 0, scan.runs, scan.runs
     if rest is not None:
         if rest.bad_line is not None:
             line, reason = rest.bad_line
             raise MalformedFileError(f"the file is not UTF-8 (line {1 + scan.data_lines + line}: {reason})")
         data_lines += rest.lines
-        # The second part's stragglers include the licences with a run in each part (`with_runs_in`).
         stragglers = None if stragglers is None or rest.stragglers is None else stragglers | rest.stragglers
         if stragglers is not None and len(stragglers) > scan_module.STRAGGLER_LIMIT:
             stragglers = None
+        boundary, second_runs = 1 + scan.data_lines, BloomFilter.from_bytes(rest.runs)
     yield ("scanned", data_lines, None if stragglers is None else len(stragglers))
     records: list[tuple[Any, ...]] = []
     rejects: list[Reject] = []
@@ -259,7 +258,8 @@ def _reader_events(
                     more.append(row)
             else:
                 run_number = number
-                run_staged = stragglers is None or number in stragglers
+                run_staged = (stragglers is None or number in stragglers
+                              or (boundary and number in (second_runs if line <= boundary else first_runs)))
                 if run_staged:
                     # (The licence of the current unstaged run, if any, cannot have another run
                     # after this one: it would be a straggler.)
@@ -330,7 +330,6 @@ def _child(
         with gc_paused():
             for event in _reader_events(
                 path, batch_size, workdir, lambda d, t: send(marshal.dumps(("scanning", d, t))), split, setup.get,
-                None if split is None else lambda bits: send(marshal.dumps(("runs", bits))),
             ):
                 send(_packed(event[1]) if event[0] == "batch" else marshal.dumps(event))
     except MalformedFileError as exc:
@@ -414,10 +413,9 @@ def run_reader(
     it is forked before this process opens anything): whether batches come in the rows layout.
 
     With a forked child, the scan is shared: this process scans the second half of the file while
-    the child scans the first; with the Bloom filter of the runs the child found, it adds the
-    licences with a run in each half to its own stragglers (`scan.with_runs_in`) and hands its
-    findings over (`scan.PartScan`). Only with fork: the filter is keyed by the child's string
-    hashes, which a forked child shares with this process and a spawned one would not.
+    the child scans the first, and hands its findings over (`scan.PartScan`). Only with fork: the
+    Bloom filter of the runs it found is keyed by this process's string hashes, which a forked
+    child shares and a spawned one would not.
     """
     if not parallel:
         yield from reader_events(path, batch_size=batch_size, workdir=workdir, on_scan=on_scan,
@@ -437,9 +435,12 @@ def run_reader(
     sending.close()  # the child's end: once the child is gone, the pipe reports its end
     events = _Receiver(receiving, _QUEUE_DEPTH)
     finished = False
-
-    def next_event() -> Event:
-        """The child's next event but progress (which goes to ``on_scan``); raises for its errors."""
+    try:
+        as_rows = bool(rows_layout()) if rows_layout is not None else False
+        rest = None
+        if split is not None:
+            rest = scan_part(path, split, progress=None if on_scan is None else _scaled(on_scan, split))
+        setup.put((as_rows, rest))
         while True:
             try:
                 data = events.get(timeout=1.0)
@@ -465,31 +466,10 @@ def run_reader(
             elif kind == "failed":
                 raise ReaderFailedError(event[1])
             else:
-                return event
-
-    try:
-        as_rows = bool(rows_layout()) if rows_layout is not None else False
-        rest = None
-        if split is not None:
-            run_keys: list[str] = []
-            rest = scan_part(path, split, progress=None if on_scan is None else _scaled(on_scan, split),
-                             run_keys=run_keys)
-            # The licences with a run in each part, found here while the child waits: looked up in
-            # its filter once per run of this part, they need not be looked up in a filter for
-            # every licence it reads.
-            event = next_event()
-            if event[0] != "runs":
-                raise ReaderFailedError(f"the reader process sent {event[0]!r} before its part's runs")
-            if rest.bad_line is None:
-                rest = with_runs_in(rest, run_keys, BloomFilter.from_bytes(event[1]))
-            del run_keys
-        setup.put((as_rows, rest))
-        while True:
-            event = next_event()
-            yield event
-            if event[0] == "done":
-                finished = True
-                break
+                yield event
+                if kind == "done":
+                    finished = True
+                    break
     finally:
         # Ends only our own child. After "done" it is just exiting; after an error (or when the
         # caller stops early) it may be blocked on the full pipe, and is stopped.

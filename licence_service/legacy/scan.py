@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,7 +39,7 @@ from licence_service.legacy import normalise as nz
 from licence_service.legacy.bloom import BloomFilter
 from licence_service.legacy.rows import MalformedFileError, column_indexes
 
-__all__ = ["PartScan", "ScanResult", "scan_export", "scan_part", "split_point", "with_runs_in"]
+__all__ = ["PartScan", "ScanResult", "scan_export", "scan_part", "split_point"]
 
 _BOM = b"\xef\xbb\xbf"
 # Above this many stragglers the scan stops collecting them and every row is staged instead; a set
@@ -66,14 +66,12 @@ class PartScan:
     the scan, during which nothing can be written yet.
 
     A licence is a straggler when it has two runs in one part (`stragglers` of that part) or a run
-    in each: its number, among this part's runs, is in the other part's `runs` (a Bloom filter's
-    "maybe", so at worst set aside needlessly), which `with_runs_in` finds once for all.
+    in each (its number in both parts' `runs`: a Bloom filter's "maybe", so at worst set aside
+    needlessly).
     """
 
     lines: int  # physical lines in the part
-    # Within the part (and, after `with_runs_in`, those with a run in the other part too); None:
-    # too many.
-    stragglers: frozenset[str] | None
+    stragglers: frozenset[str] | None  # within the part; None: too many
     runs: bytes  # the bits of the part's Bloom filter of run keys (`BloomFilter.to_bytes`)
     # The first line that is not UTF-8, counted from the part's first line (1), and why.
     bad_line: tuple[int, str] | None
@@ -185,19 +183,15 @@ def _header(f: BinaryIO) -> tuple[bytes, list[str]]:
     return first, header
 
 
-def _runs(keys: Iterator[str | None], limit: int, run_keys: list[str] | None = None,
-          ) -> tuple[BloomFilter, set[str] | None]:
+def _runs(keys: Iterator[str | None], limit: int) -> tuple[BloomFilter, set[str] | None]:
     # 2**25 bits (4 MiB): a false "seen" sets a licence aside needlessly, nothing worse.
     bloom = BloomFilter(25)
     stragglers: set[str] | None = set()
     previous: str | None = None
-    keep = run_keys.append if run_keys is not None else None
     for key in keys:
         # A row without a readable licence number (a rejected row, the tail of a quoted
         # field) neither starts nor ends a run: the parse skips those rows the same way.
         if key is not None and key != previous:
-            if keep is not None:
-                keep(key)
             if bloom.add(key) and stragglers is not None:
                 stragglers.add(key)
                 if len(stragglers) > limit:
@@ -256,32 +250,19 @@ def split_point(path: Path) -> int | None:
 
 def scan_part(
     path: Path, start: int, progress: Callable[[int, int], None] | None = None, straggler_limit: int | None = None,
-    run_keys: list[str] | None = None,
 ) -> PartScan:
     """Scan the file from the offset ``start`` (a line's start, from `split_point`) to its end;
-    lines are counted from there, a line that is not UTF-8 is reported, not raised. ``run_keys``
-    gets the licence number of every run of the part, in order (for `with_runs_in`)."""
+    lines are counted from there, a line that is not UTF-8 is reported, not raised."""
     limit = STRAGGLER_LIMIT if straggler_limit is None else straggler_limit
     size = path.stat().st_size
     with path.open("rb") as f:
         f.seek(start)
         state = _Progress(start, size, progress, lines_before=0)
         try:
-            runs, stragglers = _runs(_first_field_keys(f, state), limit, run_keys)
+            runs, stragglers = _runs(_first_field_keys(f, state), limit)
         except _NotUtf8 as exc:
             return PartScan(lines=state.lines, stragglers=frozenset(), runs=b"", bad_line=(exc.line, exc.reason))
     return PartScan(
         lines=state.lines, stragglers=None if stragglers is None else frozenset(stragglers), runs=runs.to_bytes(),
         bad_line=None,
     )
-
-
-def with_runs_in(part: PartScan, run_keys: list[str], other_runs: BloomFilter) -> PartScan:
-    """``part`` (scanned with ``run_keys``) with its stragglers completed by the licences that also
-    have a run in the other part (``other_runs``: its Bloom filter, so a false "maybe" sets a
-    licence aside needlessly, nothing worse), and without its own filter, which is then no longer
-    needed: the reader needs only this set, looked up once per licence."""
-    if part.stragglers is None:
-        return replace(part, runs=b"")
-    both = frozenset(key for key in run_keys if key in other_runs)
-    return replace(part, stragglers=part.stragglers | both, runs=b"")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import unicodedata
 
 import pytest
@@ -105,9 +104,9 @@ def test_progress_is_reported_up_to_the_whole_size(tmp_path):
     assert seen[-1] == (path.stat().st_size, path.stat().st_size)
 
 
-def _in_two_parts(path, at=None, run_keys=None):
+def _in_two_parts(path, at=None):
     end = scan.split_point(path) if at is None else at
-    return end, scan_export(path, end=end), scan.scan_part(path, end, run_keys=run_keys)
+    return end, scan_export(path, end=end), scan.scan_part(path, end)
 
 
 def test_a_file_scanned_in_two_parts_finds_every_straggler(tmp_path, monkeypatch):
@@ -118,8 +117,7 @@ def test_a_file_scanned_in_two_parts_finds_every_straggler(tmp_path, monkeypatch
     rows.append(row(SO_GPLX="010000000025", HANG="C"))  # apart within the second part
     rows.append(row(SO_GPLX="010000000001", HANG="C"))  # a run in each part
     path = write_export(tmp_path / "e.csv", rows)
-    run_keys = []
-    end, first, second = _in_two_parts(path, run_keys=run_keys)
+    end, first, second = _in_two_parts(path)
     assert 0 < end < path.stat().st_size
     whole = scan_export(path)
     assert whole.stragglers == frozenset({"010000000003", "010000000025", "010000000001"})
@@ -129,14 +127,6 @@ def test_a_file_scanned_in_two_parts_finds_every_straggler(tmp_path, monkeypatch
     # A licence with a run in each part is in both parts' runs; one only in the first is not in the second's.
     assert "010000000001" in first.runs and "010000000001" in runs_after
     assert "010000000002" not in runs_after and second.bad_line is None
-    # The second part's runs, each once per run; with the first part's filter they add the licence
-    # with a run in each part to the second part's stragglers, which is all the reader then needs.
-    numbers = [r["SO_GPLX"].replace(".", "") for r in rows[first.data_lines:]]
-    assert run_keys == [n for i, n in enumerate(numbers) if i == 0 or n != numbers[i - 1]]
-    both = scan.with_runs_in(second, run_keys, first.runs)
-    assert first.stragglers | both.stragglers == whole.stragglers and both.runs == b""
-    too_many = scan.with_runs_in(dataclasses.replace(second, stragglers=None), run_keys, first.runs)
-    assert too_many.stragglers is None  # every row is staged anyway
 
 
 def test_a_line_not_utf8_in_the_second_part_is_reported_from_the_part_s_start(tmp_path):
