@@ -144,7 +144,8 @@ class RunClaims:
         over the batch.
         """
         flagged, rows = self._claim(records, True)
-        return flagged, rows  # type: ignore[return-value]
+        assert rows is not None  # laid out when asked
+        return flagged, rows
 
     def _claim(self, records: list[tuple[Any, ...]], lay_out: bool) -> tuple[list[Any], tuple[Any, ...] | None]:
         citizen_id, legacy_id, serial = self._citizen_ids.add, self._legacy_ids.add, self._serials.add
