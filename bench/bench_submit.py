@@ -12,9 +12,11 @@ portal's sample photo). Prints each side's throughput, p99 and errors, then
 where the p99 is the service's. Target (issue 8): ratio >= 0.5 with p99 <= 50 ms and no errors.
 A third app, served and driven the same way, is the submit of the issue's plain Celery chain
 (bench/celery_chain.py: Flask, the service's marshmallow schema, one SQLite insert, the chain sent),
-the issue's other yardstick ("about 2,100 submits/s alone").
+the issue's other yardstick ("about 2,100 submits/s alone"). A fourth, the floor
+(bench/floor_app.py), does only what any submit of this shape must: the marshmallow load and one
+SQLite insert; its ratio to echo bounds what any complete submit can reach on the machine of the day.
 
-    .venv/bin/python bench/bench_submit.py [--duration 15] [--connections 4] [--threads 2]
+    .venv/bin/python bench/bench_submit.py [--duration 15] [--connections 4] [--threads 2] [--no-floor]
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ def main() -> int:
                         help="gunicorn workers for both apps (default WEB_CONCURRENCY or 2)")
     parser.add_argument("--no-celery-chain", dest="celery_chain", action="store_false",
                         help="skip the third app: the submit of the issue's plain Celery chain (bench/celery_chain.py)")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the fourth app: the least a submit of this shape can do (bench/floor_app.py)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -99,6 +103,11 @@ def main() -> int:
             # Its submits publish to the chain's broker (nothing consumes them).
             apps.append(("chain", "bench.celery_chain:create_app()",
                          {**env, "CHAIN_DB": str(tmp / "chain.db"), "CHAIN_BROKER_URL": broker_url(redis_url)}))
+        if args.floor:
+            from bench.floor_app import create_schema as create_floor
+
+            create_floor(str(tmp / "floor.db"))
+            apps.append(("floor", "bench.floor_app:create_app()", {**env, "FLOOR_DB": str(tmp / "floor.db")}))
         for name, app, app_env in apps:
             with gunicorn(app, app_env, tmp / f"{name}.log", workers=args.workers) as (base, _proc):
                 results[name] = wrk(base, args, wrk_env)
@@ -116,6 +125,14 @@ def main() -> int:
         print(f"baseline: the issue's plain Celery chain's submit (Flask + marshmallow, one SQLite insert, the "
               f"chain sent): {chain['rps'] / echo['rps']:.2f} of echo; the service's submit: "
               f"{submit['rps'] / chain['rps']:.2f} of it")
+    if "floor" in results:
+        floor = results["floor"]
+        # The CPU a request may cost at the target ratio, less what the floor's costs: all the service
+        # may spend on what it does beyond validating and storing a body (2 cores, so 2/throughput).
+        headroom_us = (2 / (0.5 * echo["rps"]) - 2 / floor["rps"]) * 1e6
+        print(f"floor: the least a submit of this shape does (Flask, the marshmallow load, one SQLite insert): "
+              f"{floor['rps'] / echo['rps']:.2f} of echo; at 0.5 of echo a submit may cost "
+              f"{headroom_us:.0f} µs of CPU more than it does")
     print(f"submit/echo ratio: {submit['rps'] / echo['rps']:.2f} (p99 {submit['p99_ms']:.0f} ms)")
     return 0
 
