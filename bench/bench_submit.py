@@ -106,7 +106,7 @@ def main() -> int:
         if args.floor:
             from bench.floor_app import create_schema as create_floor
 
-            create_floor(str(tmp / "floor.db"))
+            create_floor(tmp / "floor.db")
             apps.append(("floor", "bench.floor_app:create_app()", {**env, "FLOOR_DB": str(tmp / "floor.db")}))
         for name, app, app_env in apps:
             with gunicorn(app, app_env, tmp / f"{name}.log", workers=args.workers) as (base, _proc):

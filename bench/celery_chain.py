@@ -40,6 +40,8 @@ from flask import Flask, request
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import create_sqlite_schema, thread_sqlite  # noqa: E402
+
 app = Celery("celery_chain", broker=os.environ.get("CHAIN_BROKER_URL", "redis://127.0.0.1:6379/1"))
 app.conf.update(task_acks_late=True, task_ignore_result=True, task_serializer="json", accept_content=["json"],
                 broker_connection_retry_on_startup=True, worker_hijack_root_logger=False)
@@ -49,7 +51,7 @@ CREATE TABLE IF NOT EXISTS applications (
     id TEXT PRIMARY KEY, dossier TEXT NOT NULL UNIQUE, body TEXT NOT NULL, status TEXT NOT NULL,
     fee INTEGER, converted TEXT, card_serial TEXT, synced INTEGER NOT NULL DEFAULT 0
 )"""
-_local = threading.local()
+_local = threading.local()  # the sync task's HTTP session
 
 
 def broker_url(redis_url: str) -> str:
@@ -58,19 +60,11 @@ def broker_url(redis_url: str) -> str:
 
 
 def _db() -> sqlite3.Connection:
-    conn = getattr(_local, "conn", None)
-    if conn is None:
-        conn = sqlite3.connect(os.environ["CHAIN_DB"], timeout=60, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        _local.conn = conn
-    return conn
+    return thread_sqlite(os.environ["CHAIN_DB"])
 
 
 def create_schema(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(_SCHEMA)
+    create_sqlite_schema(path, _SCHEMA)
 
 
 def _move(application_id: str, status: str, **columns: Any) -> None:

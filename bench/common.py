@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,28 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+_local = threading.local()
+
+
+def thread_sqlite(path: str | Path) -> sqlite3.Connection:
+    """This thread's connection to the SQLite file ``path`` (the baselines' stores), with the service's
+    settings (WAL, synchronous=NORMAL) and no implicit transactions."""
+    connections = _local.__dict__.setdefault("connections", {})
+    conn = connections.get(path)
+    if conn is None:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        connections[path] = conn
+    return conn
+
+
+def create_sqlite_schema(path: str | Path, ddl: str) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(ddl)
+
 
 TOKEN_SECRET = "bench-secret-" + "x" * 32
 # Limits stay on (a Redis round trip per request, as deployed), with a budget no benchmark reaches.

@@ -10,31 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
 
-_local = threading.local()
+from bench.common import create_sqlite_schema, thread_sqlite
 
 
-def _db() -> sqlite3.Connection:
-    conn = getattr(_local, "conn", None)
-    if conn is None:
-        conn = sqlite3.connect(os.environ["FLOOR_DB"], timeout=60, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        _local.conn = conn
-    return conn
-
-
-def create_schema(path: str) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS applications "
-                     "(id TEXT PRIMARY KEY, dossier TEXT NOT NULL UNIQUE, body TEXT NOT NULL)")
+def create_schema(path: Path) -> None:
+    create_sqlite_schema(path, "CREATE TABLE IF NOT EXISTS applications "
+                               "(id TEXT PRIMARY KEY, dossier TEXT NOT NULL UNIQUE, body TEXT NOT NULL)")
 
 
 def create_app() -> Flask:
@@ -52,7 +39,7 @@ def create_app() -> Flask:
         body = request.get_json()
         data = schema.load(body)
         application_id = str(uuid.uuid4())
-        conn = _db()
+        conn = thread_sqlite(os.environ["FLOOR_DB"])
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO applications (id, dossier, body) VALUES (?, ?, ?)",
                      (application_id, data["portal_dossier_id"], json.dumps(body, ensure_ascii=False)))
