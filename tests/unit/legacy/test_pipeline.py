@@ -8,9 +8,9 @@ import time
 import pytest
 
 from licence_service.legacy import pipeline, scan
-from licence_service.legacy.grouping import view
-from licence_service.legacy.pipeline import ReaderFailedError, RunClaims, reader_events, run_reader
-from licence_service.legacy.rows import MalformedFileError
+from licence_service.legacy.grouping import build_licence, single_licence, view
+from licence_service.legacy.pipeline import ReaderFailedError, RunClaims, reader_events, run_reader, single_row
+from licence_service.legacy.rows import ExportReader, MalformedFileError, RowParser
 from tests.unit.legacy.exports import row, write_export
 
 
@@ -162,6 +162,31 @@ def test_split_flags_like_suspects_and_lays_the_others_out_as_the_register_s_row
     assert classes == [*a[7][0], *a[7][1], *c[7][0]]
     assert cards == ["S1", "010000000001", "2020-01-02"]  # each card valid: the statement says so
     assert counts == (2, 3, 3, 1, 1)  # licences, classes, rows, year-only holders, CMND-only holders
+
+
+def test_a_one_row_licence_is_laid_out_from_its_row_as_from_its_record(tmp_path):
+    # RunClaims.split takes a licence of one row as its (number, row) pair, without building its
+    # record: the same rows, the same flags and the same counts as from the records.
+    path = write_export(tmp_path / "e.csv", [
+        row(SO_GPLX="010000000001", SO_CCCD="001060000001", SO_PHOI="S1"),
+        row(SO_GPLX="010000000002", SO_CCCD="", SO_CMND="100000002", NGAY_SINH="1970", SO_PHOI=""),
+        row(SO_GPLX="010000000003", SO_CCCD="001060000003", HANG="A1", SO_PHOI="S3"),
+        row(SO_GPLX="010000000003", SO_CCCD="001060000003", HANG="B2", NGAY_HET_HAN="20/04/1995", SO_PHOI="S3"),
+        row(SO_GPLX="010000000004", SO_CCCD="001060000001", SO_PHOI="S4"),  # the citizen ID of ...001
+        row(SO_GPLX="010000000005", SO_CCCD="001060000005", SO_PHOI="S1"),  # the card of ...001
+    ])
+    with ExportReader(path) as reader:
+        parse = RowParser(reader.header).parse
+        parsed = [parse(fields, line) for line, fields in reader]
+    assert not any(r.problems for r in parsed)
+    alone = [r for r in parsed if r.number != "010000000003"]
+    both = [r for r in parsed if r.number == "010000000003"]
+    records = sorted([single_licence(r) for r in alone] + [build_licence(both)[0]])
+    mixed = sorted([single_row(r) for r in alone] + [build_licence(both)[0]], key=lambda x: x[0])
+    flagged, rows = RunClaims().split(mixed)
+    assert (flagged, rows) == RunClaims().split(records)
+    assert [f[0] for f in flagged] == ["010000000004", "010000000005"]
+    assert rows[4] == (3, 4, 4, 1, 1)  # licences, classes, rows, year-only holders, CMND-only holders
 
 
 def test_batches_in_the_rows_layout_carry_the_same_licences(tmp_path):
