@@ -336,9 +336,15 @@ def _write(
     progress: Progress | None, total_rows: int, dry_run: bool, commit_seconds: float,
     checkpoints: _BackgroundCheckpoints | None = None,
 ) -> _Tally:
-    """Apply the reader's batches, committing every ``commit_seconds`` (never, in a dry run)."""
+    """Apply the reader's batches, committing every ``commit_seconds`` (never, in a dry run), and once
+    more when a batch says every row is read."""
     tally = _Tally()
     transaction, opened = None, 0.0
+    # Once every row is read, what is left is the licences set aside and the last batch. Committing
+    # then lets the background checkpoint copy the log while the reader finishes them, so the final
+    # commit and checkpoint, which nothing overlaps, are shorter: 0.34-0.38 s against 0.43-0.51 s
+    # after the reader's end in four alternating pairs (bench/README.md).
+    read_all = False
     for event in events:
         if event[0] == "done":
             tally.rows_read = event[1]
@@ -352,7 +358,8 @@ def _write(
         if dry_run:
             transaction.rollback()  # it only read, but let go of any lock
             transaction = None
-        elif time.monotonic() - opened >= commit_seconds:
+        elif time.monotonic() - opened >= commit_seconds or (not read_all and batch.rows_read >= total_rows):
+            read_all = read_all or batch.rows_read >= total_rows
             transaction.commit()
             transaction = None
             if checkpoints is not None:

@@ -262,6 +262,41 @@ def test_small_batches_and_commits_give_the_same_register(sqlite_register, regis
         sorted(report(tmp_path / "b.csv"), key=lambda r: r["line"])
 
 
+def test_the_import_commits_once_every_row_is_read_before_the_last_licences_set_aside(
+        sqlite_register, tmp_path, monkeypatch):
+    # Commits an hour apart: the only one before the last is at the first batch that says every row
+    # is read, so the background checkpoint copies the log while the rest is written.
+    export = write_export(tmp_path / "e.csv", [
+        row(SO_GPLX="010000000001", SO_CCCD="001060000001", HANG="A1", SO_PHOI="S1"),
+        row(SO_GPLX="010000000002", SO_CCCD="001060000002", SO_PHOI="S2"),
+        row(SO_GPLX="010000000003", SO_CCCD="001060000003", SO_PHOI="S3"),
+        row(SO_GPLX="010000000004", SO_CCCD="001060000004", HANG="A1", SO_PHOI="S4"),
+        row(SO_GPLX="010000000001", SO_CCCD="001060000001", HANG="B2", NGAY_HET_HAN="20/04/1995", SO_PHOI="S1"),
+        row(SO_GPLX="010000000004", SO_CCCD="001060000004", HANG="B2", NGAY_HET_HAN="20/04/1995", SO_PHOI="S4"),
+    ])
+    seen, laid_out = [], []
+    monkeypatch.setattr(importer._BackgroundCheckpoints, "request", lambda self: seen.append("committed"))
+    insert_new_rows, apply = register_module.RegisterWriter.insert_new_rows, register_module.RegisterWriter.apply
+
+    def inserting(self, rows):
+        laid_out.extend(rows[1][::5])  # the licences' numbers (five values a licence)
+        return insert_new_rows(self, rows)
+
+    def applying(self, records, suspects):  # every batch: its laid-out licences, then its records
+        seen.append(sorted(laid_out + [r[0] for r in records]))
+        laid_out.clear()
+        return apply(self, records, suspects)
+
+    monkeypatch.setattr(register_module.RegisterWriter, "insert_new_rows", inserting)
+    monkeypatch.setattr(register_module.RegisterWriter, "apply", applying)
+    summary = import_legacy(export, sqlite_register.engine, parallel=False, batch_size=1, commit_seconds=3600,
+                            reject_report=tmp_path / "r.csv")
+    assert summary.licences_created == 4
+    # ...002 as it is read; at the end of the file ...003 with the first licence set aside (every
+    # row read: committed), then the second set aside, then the empty last batch.
+    assert seen == [["010000000002"], ["010000000001", "010000000003"], "committed", ["010000000004"], []]
+
+
 def _without_ids(snap):
     """Rows comparable across databases and runs: surrogate ids and timestamps left out, JSON
     parsed (PostgreSQL returns it parsed, SQLite as text)."""
