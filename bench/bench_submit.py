@@ -128,8 +128,10 @@ def main() -> int:
     if "floor" in results:
         floor = results["floor"]
         # The CPU a request may cost at the target ratio, less what the floor's costs: all the service
-        # may spend on what it does beyond validating and storing a body (2 cores, so 2/throughput).
-        headroom_us = (2 / (0.5 * echo["rps"]) - 2 / floor["rps"]) * 1e6
+        # may spend on what it does beyond validating and storing a body (every core busy, so a
+        # request costs cores / throughput).
+        cores = os.cpu_count() or 2
+        headroom_us = (cores / (0.5 * echo["rps"]) - cores / floor["rps"]) * 1e6
         print(f"floor: the least a submit of this shape does (Flask, the marshmallow load, one SQLite insert): "
               f"{floor['rps'] / echo['rps']:.2f} of echo; at 0.5 of echo a submit may cost "
               f"{headroom_us:.0f} µs of CPU more than it does")

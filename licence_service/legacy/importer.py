@@ -359,7 +359,7 @@ def _write(
             transaction.rollback()  # it only read, but let go of any lock
             transaction = None
         elif time.monotonic() - opened >= commit_seconds or (not read_all and batch.rows_read >= total_rows):
-            read_all = read_all or batch.rows_read >= total_rows
+            read_all = batch.rows_read >= total_rows  # rows_read never falls: once true, it stays
             transaction.commit()
             transaction = None
             if checkpoints is not None:

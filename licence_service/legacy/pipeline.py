@@ -158,55 +158,45 @@ class RunClaims:
         cards: list[Any] = []
         n_classes = n_rows = year_only = cmnd_only = k = 0
         for i, record in enumerate(records):
-            if len(record) == 2:
+            one_row = len(record) == 2
+            if one_row:
                 # A licence of one row, as (number, its Staged row) (`single_row`): laid out straight
                 # from the row, as `grouping.single_licence` would build it, without the record's
                 # five tuples. Building and freeing them cost ~1.7 µs a licence, and most licences
                 # have one row: the reader alone used ~2 % less CPU without them (bench/README.md).
                 (_, number, _, _, card, name, dob, birth_year, sex, cid, legacy, nationality, province, residence,
                  code, passed, issued_on, valid_until, status, points) = record[1]
-                if ((cid is not None and citizen_id(cid)) | (legacy is not None and legacy_id(legacy))
-                        | (card is not None and serial(card))):
-                    flagged.append(single_licence(record[1]) if lay_out else i)
-                    continue
-                if not lay_out:
-                    continue
-                k += 1
-                year = None if dob is not None else birth_year
-                people += (cid, legacy, name, dob, year, sex, nationality, province, residence)
-                licences += (number, k, issued_on, status, points)
-                classes += (number, code, passed, issued_on, valid_until, NO_RESTRICTIONS)
-                if card is not None:
-                    cards += (card, number, issued_on)
-                n_classes += 1
-                n_rows += 1
-                if year is not None:
-                    year_only += 1
-                if cid is None:
-                    cmnd_only += 1
-                continue
-            number, lines, person, issued_on, status, points, card, licence_classes = record
-            cid, legacy = person[CITIZEN_ID], person[LEGACY_ID]
+            else:
+                number, lines, person, issued_on, status, points, card, licence_classes = record
+                cid, legacy = person[CITIZEN_ID], person[LEGACY_ID]
             # `|`, not `or`: every identifier is added, even once the licence is already suspect.
             if ((cid is not None and citizen_id(cid)) | (legacy is not None and legacy_id(legacy))
                     | (card is not None and serial(card))):
-                flagged.append(record if lay_out else i)
+                flagged.append((single_licence(record[1]) if one_row else record) if lay_out else i)
                 continue
             if not lay_out:
                 continue
             k += 1
-            people += person
             licences += (number, k, issued_on, status, points)
-            for licence_class in licence_classes:
-                classes += licence_class
             if card is not None:
                 cards += (card, number, issued_on)
-            n_classes += len(licence_classes)
-            n_rows += len(lines)
-            if person[BIRTH_YEAR] is not None:
-                year_only += 1
             if cid is None:
                 cmnd_only += 1
+            if one_row:
+                year = None if dob is not None else birth_year
+                people += (cid, legacy, name, dob, year, sex, nationality, province, residence)
+                classes += (number, code, passed, issued_on, valid_until, NO_RESTRICTIONS)
+                n_classes += 1
+                n_rows += 1
+            else:
+                year = person[BIRTH_YEAR]
+                people += person
+                for licence_class in licence_classes:
+                    classes += licence_class
+                n_classes += len(licence_classes)
+                n_rows += len(lines)
+            if year is not None:
+                year_only += 1
         if not lay_out:
             return flagged, None
         return flagged, (people, licences, classes, cards, (k, n_classes, n_rows, year_only, cmnd_only))
