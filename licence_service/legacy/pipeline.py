@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import itertools
 import marshal
 import multiprocessing
 import queue as queue_module
@@ -37,7 +38,7 @@ from licence_service.legacy.grouping import (
     single_licence,
 )
 from licence_service.legacy.rows import ExportReader, MalformedFileError, RowParser, Staged, decode_problems
-from licence_service.legacy.scan import PartScan, scan_export, scan_part, split_point
+from licence_service.legacy.scan import check_utf8, runs_in, scan_export, scan_part, split_point
 from licence_service.legacy.staging import StagingStore
 
 __all__ = ["Batch", "ReaderFailedError", "RunClaims", "gc_paused", "reader_events", "run_reader", "single_row"]
@@ -62,8 +63,9 @@ class ReaderFailedError(RuntimeError):
     """The reader process failed for a reason other than a malformed file (its traceback is the message)."""
 
 
-# Events: ("scanning", bytes_done, bytes_total), ("scanned", data_lines, stragglers or None when
-# every row is staged), ("batch", Batch), ("done", rows_read, rows_staged).
+# Events: ("scanned", data_lines, stragglers or None when every row is staged), ("batch", Batch),
+# ("done", rows_read, rows_staged); from a reader process, first its share of the scan (`run_reader`):
+# ("part", lines, stragglers or None, the bits of the Bloom filter of its runs).
 Event = tuple[Any, ...]
 
 
@@ -99,12 +101,8 @@ def reader_events(
     asked once the scan is done.
     Raises `MalformedFileError` from the scan, before the first batch.
     """
-
-    def setup() -> tuple[bool, PartScan | None]:
-        return (rows_layout() if callable(rows_layout) else rows_layout), None
-
     with gc_paused():
-        yield from _reader_events(path, batch_size, workdir, on_scan, None, setup)
+        yield from _reader_events(path, batch_size, workdir, on_scan, None, rows_layout)
 
 
 class RunClaims:
@@ -208,28 +206,63 @@ def single_row(row: Staged) -> tuple[str, Staged]:
     return (row[1], row)
 
 
+class Verdict(NamedTuple):
+    """What the reader needs to know before it groups rows: the scan's findings (`scan.ScanResult`),
+    and whether batches come in the rows layout."""
+
+    as_rows: bool
+    data_lines: int
+    stragglers: frozenset[str] | None
+
+
+# Rows parsed ahead while the other process finishes the scan, at most (~0.55 KB each): a little
+# more than the reader parses meanwhile on this machine. Reached, the reader waits.
+_AHEAD_LIMIT = 50_000
+_AHEAD_STEP = 1024  # rows parsed between two looks for the verdict
+
+
+def _parse_ahead(
+    parsed: Iterator[tuple[int, Staged | None]], ahead: list[tuple[int, Staged | None]],
+    awaited: Callable[[bool], Verdict | None],
+) -> Verdict:
+    """Parse rows into ``ahead`` until the scan's verdict comes (`run_reader`), and return it.
+
+    The scan must be done before any row is grouped (it says which licences to set aside) and
+    before anything is written (it refuses a malformed file), but parsing needs neither: the reader,
+    the slower of the import's two processes, parses while the other one finishes the scan, instead
+    of waiting (bench/README.md, 2026-12-08). Should the parse meet a byte that is not UTF-8, the
+    reader reports it, but the importing process reads that only once its own check of the whole
+    file is done, and that check refuses the file with the message naming the line.
+    """
+    while len(ahead) < _AHEAD_LIMIT:
+        taken = len(ahead)
+        ahead.extend(itertools.islice(parsed, _AHEAD_STEP))
+        if len(ahead) - taken < _AHEAD_STEP:
+            break  # the end of the file
+        verdict = awaited(False)
+        if verdict is not None:
+            return verdict
+    return awaited(True)  # type: ignore[return-value]
+
+
 def _reader_events(
     path: Path, batch_size: int, workdir: Path | None, on_scan: Callable[[int, int], None] | None,
-    split: int | None, setup: Callable[[], tuple[bool, PartScan | None]],
+    awaited: Callable[[bool], Verdict | None] | None, rows_layout: bool | Callable[[], bool] = False,
+    split: int | None = None,
 ) -> Iterator[Event]:
-    """``split``: the scan of the file from that offset on is made elsewhere (`run_reader`), and
-    ``setup`` gives it (and whether batches come in the rows layout) once this part is scanned."""
-    scan = scan_export(path, progress=on_scan if split is None else None, end=split)
-    as_rows, rest = setup()
-    data_lines, stragglers = scan.data_lines, scan.stragglers
-    # Rows on lines up to `boundary` are in the first part: their licence is a straggler also
-    # when the second part has a run of it, and the other way round.
-    boundary, first_runs, second_runs = 0, scan.runs, scan.runs
-    if rest is not None:
-        if rest.bad_line is not None:
-            line, reason = rest.bad_line
-            raise MalformedFileError(f"the file is not UTF-8 (line {1 + scan.data_lines + line}: {reason})")
-        data_lines += rest.lines
-        stragglers = None if stragglers is None or rest.stragglers is None else stragglers | rest.stragglers
-        if stragglers is not None and len(stragglers) > scan_module.STRAGGLER_LIMIT:
-            stragglers = None
-        boundary, second_runs = 1 + scan.data_lines, BloomFilter.from_bytes(rest.runs)
-    yield ("scanned", data_lines, None if stragglers is None else len(stragglers))
+    """``awaited``: the file is scanned elsewhere (`run_reader`); ``awaited(block)`` gives the
+    verdict once there is one (None if not yet, unless ``block``), and rows are parsed ahead
+    meanwhile. ``split``: the scan of the file from that offset on is made here first, and handed
+    over as a "part" event. Without ``awaited``, the whole scan is made here first, and
+    ``rows_layout`` says the layout."""
+    verdict: Verdict | None = None
+    if split is not None:
+        part = scan_part(path, split)
+        yield ("part", part.lines, part.stragglers, part.runs)
+    if awaited is None:
+        scan = scan_export(path, progress=on_scan)
+        layout = rows_layout() if callable(rows_layout) else rows_layout
+        verdict = Verdict(layout, scan.data_lines, scan.stragglers)
     records: list[tuple[Any, ...]] = []
     rejects: list[Reject] = []
     rows_read = 0
@@ -256,6 +289,17 @@ def _reader_events(
 
     with ExportReader(path) as reader, StagingStore(workdir) as staging:
         parse = RowParser(reader.header).parse
+        parsed: Iterator[tuple[int, Staged | None]] = (
+            (line, None if fields is None else parse(fields, line)) for line, fields in reader)
+        if verdict is None:
+            assert awaited is not None
+            ahead: list[tuple[int, Staged | None]] = []
+            verdict = _parse_ahead(parsed, ahead, awaited)
+            # The rows parsed ahead first, then the rest; the list goes once they are taken.
+            parsed = itertools.chain(ahead, parsed)
+            del ahead
+        as_rows, stragglers = verdict.as_rows, verdict.stragglers
+        yield ("scanned", verdict.data_lines, None if stragglers is None else len(stragglers))
         stage = staging.add
         # The current run of rows of one licence number: its first row, and the others (a list
         # only when there are any: most licences have one row).
@@ -264,12 +308,11 @@ def _reader_events(
         # The licence number of the last run of rows (rows without a readable number are skipped,
         # as in the scan), and whether that run is set aside.
         run_number, run_staged = "", False
-        for line, fields in reader:
+        for line, row in parsed:
             rows_read += 1
-            if fields is None:
+            if row is None:
                 rejects.append(Reject(line, "", (("unparseable_row", "the csv module could not split this record"),)))
                 continue
-            row = parse(fields, line)
             number = row[1]  # Staged.number
             if not number:
                 # No licence to group it with: rejected on its own, and (as in the scan) it neither
@@ -284,8 +327,7 @@ def _reader_events(
                     more.append(row)
             else:
                 run_number = number
-                run_staged = (stragglers is None or number in stragglers
-                              or (boundary and number in (second_runs if line <= boundary else first_runs)))
+                run_staged = stragglers is None or number in stragglers
                 if run_staged:
                     # (The licence of the current unstaged run, if any, cannot have another run
                     # after this one: it would be a straggler.)
@@ -345,18 +387,23 @@ def _widen(connection: Any) -> None:
 
 
 def _child(
-    events: Any, setup: multiprocessing.Queue[tuple[bool, PartScan | None]], path: Path,
-    batch_size: int, workdir: Path | None, split: int | None,
+    events: Any, verdicts: multiprocessing.Queue[Verdict], path: Path, batch_size: int, workdir: Path | None,
+    split: int | None,
 ) -> None:
     # Every event is written to the pipe by this thread itself. Through a multiprocessing.Queue a
     # feeder thread writes them, and it had to win the GIL from this thread, which parses without
     # pause: the first batches reached the writer ~0.13 s after they were ready, while it waited.
     send = events.send_bytes
+
+    def awaited(block: bool) -> Verdict | None:
+        try:
+            return verdicts.get(block)
+        except queue_module.Empty:
+            return None
+
     try:
         with gc_paused():
-            for event in _reader_events(
-                path, batch_size, workdir, lambda d, t: send(marshal.dumps(("scanning", d, t))), split, setup.get,
-            ):
+            for event in _reader_events(path, batch_size, workdir, None, awaited, split=split):
                 send(_packed(event[1]) if event[0] == "batch" else marshal.dumps(event))
     except MalformedFileError as exc:
         send(marshal.dumps(("malformed", str(exc))))
@@ -416,14 +463,6 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _scaled(on_scan: Callable[[int, int], None], start: int) -> Callable[[int, int], None]:
-    # The scan of the second part stands for the whole scan on the progress bar.
-    def report(done: int, total: int) -> None:
-        on_scan(int((done - start) * total / max(1, total - start)), total)
-
-    return report
-
-
 def run_reader(
     path: Path,
     *,
@@ -438,10 +477,12 @@ def run_reader(
     ``rows_layout`` is called once, in this process, after the child process has started (so that
     it is forked before this process opens anything): whether batches come in the rows layout.
 
-    With a forked child, the scan is shared: this process scans the second half of the file while
-    the child scans the first, and hands its findings over (`scan.PartScan`). Only with fork: the
-    Bloom filter of the runs it found is keyed by this process's string hashes, which a forked
-    child shares and a spawned one would not.
+    The scan is made here while the child parses ahead (`_parse_ahead`): the child is the slower
+    of the two processes, and this one has nothing to write before the first batch anyway. With a
+    forked child, the child first scans the second half's licence numbers (`scan.scan_part`) while
+    this process scans the first half's; this process then finds the licences with a run in each
+    (`scan.runs_in`) and checks the whole file is UTF-8. Only with fork: the Bloom filter of the
+    child's runs is keyed by string hashes, which a forked child shares and a spawned one would not.
     """
     if not parallel:
         yield from reader_events(path, batch_size=batch_size, workdir=workdir, on_scan=on_scan,
@@ -451,22 +492,18 @@ def run_reader(
     split = split_point(path) if ctx.get_start_method() == "fork" else None
     receiving, sending = ctx.Pipe(duplex=False)
     _widen(sending)
-    setup = ctx.Queue()
+    verdicts = ctx.Queue()
     # The child's staging file lives in a folder this process owns, so it goes away even when
     # the child has to be stopped before it can tidy up.
     scratch = tempfile.TemporaryDirectory(prefix="legacy-import-", dir=workdir)
-    child = ctx.Process(target=_child, args=(sending, setup, path, batch_size, Path(scratch.name), split),
+    child = ctx.Process(target=_child, args=(sending, verdicts, path, batch_size, Path(scratch.name), split),
                         daemon=True)
     child.start()
     sending.close()  # the child's end: once the child is gone, the pipe reports its end
     events = _Receiver(receiving, _QUEUE_DEPTH)
     finished = False
-    try:
-        as_rows = bool(rows_layout()) if rows_layout is not None else False
-        rest = None
-        if split is not None:
-            rest = scan_part(path, split, progress=None if on_scan is None else _scaled(on_scan, split))
-        setup.put((as_rows, rest))
+
+    def received() -> Event:
         while True:
             try:
                 data = events.get(timeout=1.0)
@@ -483,19 +520,38 @@ def run_reader(
                 child.join(timeout=10)
                 raise ReaderFailedError(f"the reader process ended unexpectedly (exit code {child.exitcode})")
             event = _unpacked(data)
-            kind = event[0]
-            if kind == "scanning":
-                if on_scan is not None:
-                    on_scan(event[1], event[2])
-            elif kind == "malformed":
+            if event[0] == "malformed":
                 raise MalformedFileError(event[1])
-            elif kind == "failed":
+            if event[0] == "failed":
                 raise ReaderFailedError(event[1])
+            return event
+
+    try:
+        as_rows = bool(rows_layout()) if rows_layout is not None else False
+        # A malformed file raises here, and the child, parsing ahead, is stopped below.
+        if split is None:
+            scan = scan_export(path, progress=on_scan)
+            verdicts.put(Verdict(as_rows, scan.data_lines, scan.stragglers))
+        else:
+            scan = scan_export(path, progress=on_scan, end=split)  # this process's share: licence numbers
+            _, lines, stragglers, runs = received()  # the child's share ("part")
+            if scan.stragglers is not None and stragglers is not None:
+                across = runs_in(path, split, BloomFilter.from_bytes(runs))
+                stragglers = None if across is None else scan.stragglers | stragglers | across
+                if stragglers is not None and len(stragglers) > scan_module.STRAGGLER_LIMIT:
+                    stragglers = None
             else:
-                yield event
-                if kind == "done":
-                    finished = True
-                    break
+                stragglers = None
+            verdicts.put(Verdict(as_rows, scan.data_lines + lines, stragglers))
+            # While the child groups the rows parsed ahead: the whole file is UTF-8, before anything
+            # is written.
+            check_utf8(path)
+        while True:
+            event = received()
+            yield event
+            if event[0] == "done":
+                finished = True
+                break
     finally:
         # Ends only our own child. After "done" it is just exiting; after an error (or when the
         # caller stops early) it may be blocked on the full pipe, and is stopped.
@@ -504,6 +560,6 @@ def run_reader(
             child.terminate()
             child.join()
         events.close()
-        setup.close()
-        setup.join_thread()  # its feeder thread gone, a later import in this process can fork again
+        verdicts.close()
+        verdicts.join_thread()  # its feeder thread gone, a later import in this process can fork again
         scratch.cleanup()

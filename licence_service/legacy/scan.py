@@ -22,8 +22,11 @@ otherwise. A quoted field spanning lines can only add extra run boundaries here,
 licence a straggler needlessly but never hide one.
 
 In the Department's layout each line can be scanned on its own, so a large file is scanned in two
-parts at once (`split_point`, `scan_part`): nothing can be written until the scan is done, and
-the process that writes would otherwise wait for it with a core to spare.
+parts at once (`split_point`): nothing can be grouped until the scan is done. The reader's process,
+the slower of the import's two, scans the licence numbers of the second half (`scan_part`), hands
+its runs over and parses rows ahead. The importing process scans the first half's (`scan_export`
+with ``end``), finds the licences with a run in each half (`runs_in`), and checks the whole file is
+UTF-8 (`check_utf8`) before it writes anything.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from licence_service.legacy import normalise as nz
 from licence_service.legacy.bloom import BloomFilter
 from licence_service.legacy.rows import MalformedFileError, column_indexes
 
-__all__ = ["PartScan", "ScanResult", "scan_export", "scan_part", "split_point"]
+__all__ = ["PartScan", "ScanResult", "check_utf8", "runs_in", "scan_export", "scan_part", "split_point"]
 
 _BOM = b"\xef\xbb\xbf"
 # Above this many stragglers the scan stops collecting them and every row is staged instead; a set
@@ -54,27 +57,21 @@ class ScanResult:
     size: int
     # Licence numbers to set aside until the end; None: too many, set every row aside.
     stragglers: frozenset[str] | None
-    # The licence numbers of every run seen (a Bloom filter): what a scan of the rest of the file
-    # needs to know about this part (see `scan_part`).
-    runs: BloomFilter | None = None
 
 
 @dataclass(frozen=True)
 class PartScan:
-    """The scan of the end of the file from a line's start (`scan_part`), made by another process
-    while the reader scans the beginning (`scan_export` with ``end``): the import's two cores share
-    the scan, during which nothing can be written yet.
+    """The scan of the end of the file from a line's start (`scan_part`), made by the reader's
+    process while the importing process scans the beginning.
 
     A licence is a straggler when it has two runs in one part (`stragglers` of that part) or a run
-    in each (its number in both parts' `runs`: a Bloom filter's "maybe", so at worst set aside
-    needlessly).
+    in each: `runs_in` looks the beginning's runs up in `runs` (a Bloom filter's "maybe", so at
+    worst set aside needlessly).
     """
 
     lines: int  # physical lines in the part
     stragglers: frozenset[str] | None  # within the part; None: too many
     runs: bytes  # the bits of the part's Bloom filter of run keys (`BloomFilter.to_bytes`)
-    # The first line that is not UTF-8, counted from the part's first line (1), and why.
-    bad_line: tuple[int, str] | None
 
 
 def _licence_key(field: str) -> str | None:
@@ -122,26 +119,36 @@ def _blocks(f: BinaryIO, end: int | None = None) -> Iterator[bytes]:
         yield tail + b"\n"
 
 
-def _first_field_keys(f: BinaryIO, state: _Progress, end: int | None = None) -> Iterator[str | None]:
+def _first_field_keys(
+    f: BinaryIO, state: _Progress, end: int | None = None, *, checked: bool = False,
+) -> Iterator[str | None]:
     """SO_GPLX first (the Department's layout): a regular expression finds the text before the
     first comma of every line of a block at C speed, and only a change of that text costs Python
     work (most consecutive lines belong to the same licence). Yields the key of each change.
 
     A quoted number is unquoted by stripping the quotes: a quoted field the csv module reads as a
     licence number holds only digits, spaces and dots, so both readings agree.
+
+    ``checked``: the part is (or will be, before anything is written) checked to be UTF-8
+    elsewhere (`check_utf8`), so it is not decoded here; a first field that is not UTF-8 has no key.
     """
     previous_raw: bytes | None = None
     for block in _blocks(f, end):
-        _decode_or_refuse(block, state.lines + state.lines_before)
+        if not checked:
+            _decode_or_refuse(block, state.lines + state.lines_before)
         for raw in _LINE.findall(block):
             if raw != previous_raw:
                 previous_raw = raw
                 # bytes.isdigit() is ASCII-only: twelve of them are a clean number already.
-                if len(raw) == 12 and raw.isdigit():
-                    yield raw.decode("ascii")
-                else:
-                    yield _licence_key(raw.strip(b'"').decode("utf-8"))
+                yield raw.decode("ascii") if len(raw) == 12 and raw.isdigit() else _raw_key(raw)
         state.advance(block)
+
+
+def _raw_key(raw: bytes) -> str | None:
+    try:
+        return _licence_key(raw.strip(b'"').decode("utf-8"))
+    except UnicodeDecodeError:  # (unchecked so far: `check_utf8` refuses the file)
+        return None
 
 
 def _csv_keys(f: BinaryIO, state: _Progress, at: int) -> Iterator[str | None]:
@@ -208,8 +215,9 @@ def scan_export(
 ) -> ScanResult:
     """Check the file is importable and find its stragglers; raises `MalformedFileError`.
 
-    ``straggler_limit`` defaults to `STRAGGLER_LIMIT` (read at call time). ``end``: scan only up to
-    that offset (from `split_point`; another process scans the rest with `scan_part`).
+    ``straggler_limit`` defaults to `STRAGGLER_LIMIT` (read at call time). ``end``: scan only the
+    licence numbers up to that offset (from `split_point`): whether the part is UTF-8 is then left
+    to `check_utf8`, and the licences with a run in the rest to `runs_in`.
     """
     limit = STRAGGLER_LIMIT if straggler_limit is None else straggler_limit
     size = path.stat().st_size
@@ -219,15 +227,55 @@ def scan_export(
         if end is not None and at != 0:
             raise ValueError("only a file with SO_GPLX first can be scanned in parts")
         state = _Progress(len(first), size if end is None else end, progress, lines_before=1)
-        keys = _first_field_keys(f, state, end) if at == 0 else _csv_keys(f, state, at)
-        runs, stragglers = _runs(keys, limit)
+        keys = _first_field_keys(f, state, end, checked=end is not None) if at == 0 else _csv_keys(f, state, at)
+        _, stragglers = _runs(keys, limit)
     return ScanResult(
         header=header,
         data_lines=state.lines,
         size=size,
         stragglers=None if stragglers is None else frozenset(stragglers),
-        runs=runs,
     )
+
+
+def runs_in(path: Path, end: int, runs: BloomFilter, limit: int | None = None) -> frozenset[str] | None:
+    """The licence numbers with a run before the offset ``end`` that may also be in ``runs`` (the
+    runs of the rest of the file, `scan_part`): stragglers. None when they are more than ``limit``
+    (default `STRAGGLER_LIMIT`). A second pass over the part's licence numbers, since the Bloom
+    filter of its own runs cannot list them."""
+    limit = STRAGGLER_LIMIT if limit is None else limit
+    found: set[str] = set()
+    with path.open("rb") as f:
+        _header(f)
+        for block in _blocks(f, end):
+            # Runs do not matter here, only which licence numbers the part has: each block's
+            # distinct first fields, found at C speed.
+            for raw in set(_LINE.findall(block)):
+                key = raw.decode("ascii") if len(raw) == 12 and raw.isdigit() else _raw_key(raw)
+                if key is not None and key in runs:
+                    found.add(key)
+            if len(found) > limit:
+                return None
+    return frozenset(found)
+
+
+def check_utf8(
+    path: Path, start: int | None = None, end: int | None = None, lines_before: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Refuse (`MalformedFileError`, naming the line) a file whose bytes from ``start`` (a line's
+    start; default: after the header) to ``end`` are not UTF-8, with ``lines_before`` lines
+    before ``start``; return the lines there."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if start is None:
+            f.readline()
+        else:
+            f.seek(start)
+        state = _Progress(f.tell(), size if end is None else end, progress, lines_before)
+        for block in _blocks(f, end):
+            _decode_or_refuse(block, state.lines + state.lines_before)
+            state.advance(block)
+    return state.lines
 
 
 def split_point(path: Path) -> int | None:
@@ -251,18 +299,15 @@ def split_point(path: Path) -> int | None:
 def scan_part(
     path: Path, start: int, progress: Callable[[int, int], None] | None = None, straggler_limit: int | None = None,
 ) -> PartScan:
-    """Scan the file from the offset ``start`` (a line's start, from `split_point`) to its end;
-    lines are counted from there, a line that is not UTF-8 is reported, not raised."""
+    """Scan the file's licence numbers from the offset ``start`` (a line's start, from
+    `split_point`) to its end; lines are counted from there. Whether those bytes are UTF-8 is left
+    to `check_utf8`, which the importing process runs before anything is written."""
     limit = STRAGGLER_LIMIT if straggler_limit is None else straggler_limit
     size = path.stat().st_size
     with path.open("rb") as f:
         f.seek(start)
         state = _Progress(start, size, progress, lines_before=0)
-        try:
-            runs, stragglers = _runs(_first_field_keys(f, state), limit)
-        except _NotUtf8 as exc:
-            return PartScan(lines=state.lines, stragglers=frozenset(), runs=b"", bad_line=(exc.line, exc.reason))
+        runs, stragglers = _runs(_first_field_keys(f, state, checked=True), limit)
     return PartScan(
         lines=state.lines, stragglers=None if stragglers is None else frozenset(stragglers), runs=runs.to_bytes(),
-        bad_line=None,
     )

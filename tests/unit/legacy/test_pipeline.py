@@ -200,8 +200,8 @@ def test_batches_in_the_rows_layout_carry_the_same_licences(tmp_path):
 
 
 def test_with_the_scan_shared_by_two_processes_the_licences_are_the_same(tmp_path, monkeypatch):
-    # The parent scans the second half while the child scans the first: licence ...001 has rows in
-    # both halves, ...002 twice in the first.
+    # The parent scans the first half while the child scans the second, then parses ahead: licence
+    # ...001 has rows in both halves, ...002 twice in the first.
     monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
     rows = scattered_rows()
     path = write_export(tmp_path / "e.csv", rows)
@@ -218,6 +218,60 @@ def test_a_second_half_that_is_not_utf8_is_refused_with_its_line_in_the_whole_fi
     assert scan.split_point(path) is not None
     with pytest.raises(MalformedFileError, match=r"not UTF-8 \(line 42: invalid continuation byte"):
         next(run_reader(path, parallel=True))
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_a_file_not_utf8_among_the_rows_parsed_ahead_is_refused_with_the_scan_s_message(
+        tmp_path, monkeypatch, split):
+    # The child parses the first rows before the scan's verdict (pipeline._parse_ahead), and its
+    # csv reader meets the bad byte first; the import still stops with the scan's message, which
+    # names the line: the importing process reads the child's events only once its scan is done.
+    if split:
+        monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
+    rows = [row(SO_GPLX=f"0100000000{i:02d}") for i in range(40)]
+    path = write_export(tmp_path / "e.csv", rows)
+    lines = path.read_bytes().split(b"\r\n")
+    lines[3] = lines[3].replace(b",", b",\xc2", 1)
+    path.write_bytes(b"\r\n".join(lines))
+    assert (scan.split_point(path) is not None) == split
+    with pytest.raises(MalformedFileError, match=r"not UTF-8 \(line 4: invalid continuation byte"):
+        next(run_reader(path, parallel=True))
+
+
+def _verdict_after(looks, verdict):
+    # The verdict of pipeline._parse_ahead's other process: none for the first ``looks`` looks.
+    asked = []
+
+    def awaited(block):
+        asked.append(block)
+        return verdict if block or len(asked) > looks else None
+
+    return awaited, asked
+
+
+def test_rows_are_parsed_ahead_until_the_verdict_and_taken_in_file_order(monkeypatch):
+    monkeypatch.setattr(pipeline, "_AHEAD_STEP", 10)
+    verdict = pipeline.Verdict(True, 100, frozenset())
+    parsed = iter(range(100))
+    awaited, asked = _verdict_after(2, verdict)
+    ahead = []
+    assert pipeline._parse_ahead(parsed, ahead, awaited) is verdict
+    assert ahead == list(range(30)) and asked == [False, False, False]  # a look every 10 rows
+    assert next(parsed) == 30  # the rest, untouched
+
+
+def test_parsing_ahead_stops_at_its_limit_and_at_the_file_s_end_then_waits(monkeypatch):
+    monkeypatch.setattr(pipeline, "_AHEAD_STEP", 10)
+    monkeypatch.setattr(pipeline, "_AHEAD_LIMIT", 25)
+    verdict = pipeline.Verdict(False, 100, None)
+    awaited, asked = _verdict_after(99, verdict)
+    ahead = []
+    assert pipeline._parse_ahead(iter(range(100)), ahead, awaited) is verdict
+    assert ahead == list(range(30)) and asked == [False, False, False, True]  # limit reached: wait
+    awaited, asked = _verdict_after(99, verdict)
+    ahead = []
+    assert pipeline._parse_ahead(iter(range(15)), ahead, awaited) is verdict
+    assert ahead == list(range(15)) and asked == [False, True]  # the end: wait
 
 
 def _dies(*args, **kwargs):

@@ -104,12 +104,9 @@ def test_progress_is_reported_up_to_the_whole_size(tmp_path):
     assert seen[-1] == (path.stat().st_size, path.stat().st_size)
 
 
-def _in_two_parts(path, at=None):
-    end = scan.split_point(path) if at is None else at
-    return end, scan_export(path, end=end), scan.scan_part(path, end)
-
-
 def test_a_file_scanned_in_two_parts_finds_every_straggler(tmp_path, monkeypatch):
+    # The importing process scans the first half (scan_export with end), the reader's the second
+    # (scan_part), and runs_in finds the licences with a run in each.
     monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
     rows = [row(SO_GPLX=f"0100000000{i:02d}", HANG="A1") for i in range(30)]
     rows.insert(5, row(SO_GPLX="010000000003", HANG="B2"))  # apart within the first part
@@ -117,25 +114,44 @@ def test_a_file_scanned_in_two_parts_finds_every_straggler(tmp_path, monkeypatch
     rows.append(row(SO_GPLX="010000000025", HANG="C"))  # apart within the second part
     rows.append(row(SO_GPLX="010000000001", HANG="C"))  # a run in each part
     path = write_export(tmp_path / "e.csv", rows)
-    end, first, second = _in_two_parts(path)
-    assert 0 < end < path.stat().st_size
+    end = scan.split_point(path)
+    assert end is not None and 0 < end < path.stat().st_size
+    first, second = scan_export(path, end=end), scan.scan_part(path, end)
+    across = scan.runs_in(path, end, BloomFilter.from_bytes(second.runs))
     whole = scan_export(path)
     assert whole.stragglers == frozenset({"010000000003", "010000000025", "010000000001"})
-    assert first.data_lines + second.lines == whole.data_lines == len(rows)
+    assert first.stragglers | second.stragglers | across == whole.stragglers
     assert first.stragglers == frozenset({"010000000003"}) and second.stragglers == frozenset({"010000000025"})
-    runs_after = BloomFilter.from_bytes(second.runs)
-    # A licence with a run in each part is in both parts' runs; one only in the first is not in the second's.
-    assert "010000000001" in first.runs and "010000000001" in runs_after
-    assert "010000000002" not in runs_after and second.bad_line is None
+    assert across == frozenset({"010000000001"})
+    assert first.data_lines + second.lines == whole.data_lines == len(rows)
 
 
-def test_a_line_not_utf8_in_the_second_part_is_reported_from_the_part_s_start(tmp_path):
+def test_runs_in_gives_up_above_its_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "SPLIT_FROM_BYTES", 0)
+    # Sorted by class: every licence has a run in each half.
+    rows = [row(SO_GPLX=f"0100000000{i:02d}", HANG=code) for code in ("A1", "B2") for i in range(20)]
+    path = write_export(tmp_path / "e.csv", rows)
+    end = scan.split_point(path)
+    runs = BloomFilter.from_bytes(scan.scan_part(path, end).runs)
+    assert len(scan.runs_in(path, end, runs)) == 20
+    assert scan.runs_in(path, end, runs, limit=19) is None
+
+
+def test_the_parts_of_a_split_scan_leave_utf8_to_check_utf8(tmp_path):
+    # Scanned in parts, the licence numbers are read without decoding each line: check_utf8 refuses
+    # the file, with the line counted in the whole file.
     good = export_text([row(SO_GPLX=f"0100000000{i:02d}") for i in range(20)]).encode("utf-8")
     path = tmp_path / "e.csv"
-    path.write_bytes(good + b"019000000099,1,TR\xc2N\r\n")  # a lone lead byte: not UTF-8
+    path.write_bytes(good + b"019000000099,1,TR\xc2N\r\n" + b"\xff19000000100,1,X\r\n")  # not UTF-8
     header_and_ten = len(b"\r\n".join(good.split(b"\r\n")[:11])) + 2
     part = scan.scan_part(path, header_and_ten)
-    assert part.bad_line == (11, "invalid continuation byte")
+    assert part.lines == 12  # the line whose number is not UTF-8 has no licence number, no more
+    assert scan_export(path, end=header_and_ten).data_lines == 10
+    with pytest.raises(MalformedFileError, match=r"not UTF-8 \(line 22: invalid continuation byte"):
+        scan.check_utf8(path)
+    with pytest.raises(MalformedFileError, match=r"not UTF-8 \(line 22: invalid continuation byte"):
+        scan.check_utf8(path, start=header_and_ten, lines_before=11)
+    assert scan.check_utf8(path, end=header_and_ten) == 10
 
 
 def test_only_a_large_file_with_the_licence_number_first_is_split(tmp_path, monkeypatch):
