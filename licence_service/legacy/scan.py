@@ -90,17 +90,12 @@ SPLIT_FROM_BYTES = 2 * _CHUNK
 _LINE = re.compile(rb"([^,\r\n]*)[^\n]*\n")
 
 
-class _NotUtf8(MalformedFileError):
-    def __init__(self, line: int, reason: str) -> None:
-        super().__init__(f"the file is not UTF-8 (line {line}: {reason})")
-        self.line, self.reason = line, reason
-
-
 def _decode_or_refuse(block: bytes, lines_before: int) -> str:
     try:
         return block.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _NotUtf8(lines_before + block.count(b"\n", 0, exc.start) + 1, exc.reason) from None
+        line = lines_before + block.count(b"\n", 0, exc.start) + 1
+        raise MalformedFileError(f"the file is not UTF-8 (line {line}: {exc.reason})") from None
 
 
 def _blocks(f: BinaryIO, end: int | None = None) -> Iterator[bytes]:
@@ -258,24 +253,15 @@ def runs_in(path: Path, end: int, runs: BloomFilter, limit: int | None = None) -
     return frozenset(found)
 
 
-def check_utf8(
-    path: Path, start: int | None = None, end: int | None = None, lines_before: int = 1,
-    progress: Callable[[int, int], None] | None = None,
-) -> int:
-    """Refuse (`MalformedFileError`, naming the line) a file whose bytes from ``start`` (a line's
-    start; default: after the header) to ``end`` are not UTF-8, with ``lines_before`` lines
-    before ``start``; return the lines there."""
-    size = path.stat().st_size
+def check_utf8(path: Path) -> None:
+    """Refuse (`MalformedFileError`, naming the line) a file whose lines after the header are not
+    all UTF-8: what a scan in parts (`scan_export` with ``end``, `scan_part`) leaves to be checked."""
     with path.open("rb") as f:
-        if start is None:
-            f.readline()
-        else:
-            f.seek(start)
-        state = _Progress(f.tell(), size if end is None else end, progress, lines_before)
-        for block in _blocks(f, end):
+        f.readline()
+        state = _Progress(f.tell(), path.stat().st_size, None, lines_before=1)
+        for block in _blocks(f):
             _decode_or_refuse(block, state.lines + state.lines_before)
             state.advance(block)
-    return state.lines
 
 
 def split_point(path: Path) -> int | None:

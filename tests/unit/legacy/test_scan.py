@@ -145,13 +145,13 @@ def test_the_parts_of_a_split_scan_leave_utf8_to_check_utf8(tmp_path):
     path.write_bytes(good + b"019000000099,1,TR\xc2N\r\n" + b"\xff19000000100,1,X\r\n")  # not UTF-8
     header_and_ten = len(b"\r\n".join(good.split(b"\r\n")[:11])) + 2
     part = scan.scan_part(path, header_and_ten)
-    assert part.lines == 12  # the line whose number is not UTF-8 has no licence number, no more
+    # Read, not refused: the line whose number is not UTF-8 has no licence number, and no run.
+    assert part.lines == 12 and part.stragglers == frozenset()
     assert scan_export(path, end=header_and_ten).data_lines == 10
     with pytest.raises(MalformedFileError, match=r"not UTF-8 \(line 22: invalid continuation byte"):
         scan.check_utf8(path)
-    with pytest.raises(MalformedFileError, match=r"not UTF-8 \(line 22: invalid continuation byte"):
-        scan.check_utf8(path, start=header_and_ten, lines_before=11)
-    assert scan.check_utf8(path, end=header_and_ten) == 10
+    path.write_bytes(good)
+    scan.check_utf8(path)
 
 
 def test_only_a_large_file_with_the_licence_number_first_is_split(tmp_path, monkeypatch):
