@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -188,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         times = ", ".join(f"{r['seconds']:.2f}" for r in results)
         print(f"                      (fastest of {len(results)}: {times})")
     print(f"ratio import / raw    {result['seconds'] / raw:7.2f}  (target: 5 or less)")
+    if len(results) > 1:
+        # Each import over the .import run just before it: how much the ratio moves from run to
+        # run on this machine, next to the fastest-over-fastest figure above.
+        each = [r["seconds"] / w for r, w in zip(results, raws, strict=True)]
+        print(f"                      (run by run: {', '.join(f'{x:.2f}' for x in each)}; "
+              f"median {statistics.median(each):.2f})")
     print(f"peak memory           {result['pss_mb']:7.0f} MB  (importer + reader, proportional set size sampled "
           f"twice a second; target: under 300 MB)")
     print(f"                      peak RSS: importer {result['rss_importer_mb']:.0f} MB, reader "
