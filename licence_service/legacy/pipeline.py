@@ -481,15 +481,14 @@ def run_reader(
     of the two processes, and this one has nothing to write before the first batch anyway. With a
     forked child, the child first scans the second half's licence numbers (`scan.scan_part`) while
     this process scans the first half's; this process then finds the licences with a run in each
-    (`scan.runs_in`) and checks the whole file is UTF-8. Only with fork: the Bloom filter of the
-    child's runs is keyed by string hashes, which a forked child shares and a spawned one would not.
+    (`scan.runs_in`) and checks the whole file is UTF-8.
     """
     if not parallel:
         yield from reader_events(path, batch_size=batch_size, workdir=workdir, on_scan=on_scan,
                                  rows_layout=rows_layout or False)
         return
     ctx = _context()
-    split = split_point(path) if ctx.get_start_method() == "fork" else None
+    split = split_point(path)
     receiving, sending = ctx.Pipe(duplex=False)
     _widen(sending)
     verdicts = ctx.Queue()

@@ -194,7 +194,9 @@ def _runs(keys: Iterator[str | None], limit: int) -> tuple[BloomFilter, set[str]
         # A row without a readable licence number (a rejected row, the tail of a quoted
         # field) neither starts nor ends a run: the parse skips those rows the same way.
         if key is not None and key != previous:
-            if bloom.add(key) and stragglers is not None:
+            # By the number's own hash, not str's salted one: which licences are set aside, false
+            # "seen"s included, is then the same in every run (`BloomFilter.add_number`).
+            if bloom.add_number(int(key)) and stragglers is not None:
                 stragglers.add(key)
                 if len(stragglers) > limit:
                     stragglers = None
@@ -246,7 +248,7 @@ def runs_in(path: Path, end: int, runs: BloomFilter, limit: int | None = None) -
             # distinct first fields, found at C speed.
             for raw in set(_LINE.findall(block)):
                 key = raw.decode("ascii") if len(raw) == 12 and raw.isdigit() else _raw_key(raw)
-                if key is not None and key in runs:
+                if key is not None and runs.has_number(int(key)):
                     found.add(key)
             if len(found) > limit:
                 return None
