@@ -14,9 +14,10 @@ committed every few seconds (`COMMIT_SECONDS`), so a crash midway leaves the lic
 commits imported; since the import is idempotent, running it again completes it.
 
 Licences are applied in file order, batch by batch (within a batch in licence-number order), and
-scattered licences last; when two licences of one export claim the same citizen ID, CMND or card
-serial, the one applied first keeps it and the other is rejected — on a re-import, the one the
-register holds keeps it.
+scattered licences last (with the few the scan's Bloom filter cannot tell from them: which ones
+depends on the file alone, so the same file always gives the same register); when two licences of
+one export claim the same citizen ID, CMND or card serial, the one applied first keeps it and the
+other is rejected — on a re-import, the one the register holds keeps it.
 """
 
 from __future__ import annotations
