@@ -63,7 +63,8 @@ class BloomFilter:
     # Numbers (licence numbers: 12 digits) are probed from a multiplicative hash of their own,
     # which is the same in every process and every run, where str's hash is salted per process.
     # Where a false "seen" decides something the caller cannot undo (the scan sets a licence aside,
-    # and a licence set aside is applied last), the outcome then depends on the file alone.
+    # and a licence set aside is applied last), the outcome then depends on the file alone. Written
+    # out like `add` and `__contains__`, for the same reason: the scan calls them once per run.
     def add_number(self, number: int) -> bool:
         """`add` for a non-negative integer key."""
         h = (number * _FIBONACCI) & _WORD

@@ -478,10 +478,10 @@ def run_reader(
     it is forked before this process opens anything): whether batches come in the rows layout.
 
     The scan is made here while the child parses ahead (`_parse_ahead`): the child is the slower
-    of the two processes, and this one has nothing to write before the first batch anyway. With a
-    forked child, the child first scans the second half's licence numbers (`scan.scan_part`) while
-    this process scans the first half's; this process then finds the licences with a run in each
-    (`scan.runs_in`) and checks the whole file is UTF-8.
+    of the two processes, and this one has nothing to write before the first batch anyway. When the
+    file can be split (`scan.split_point`), the child first scans the second half's licence numbers
+    (`scan.scan_part`) while this process scans the first half's; this process then finds the
+    licences with a run in each (`scan.runs_in`) and checks the whole file is UTF-8.
     """
     if not parallel:
         yield from reader_events(path, batch_size=batch_size, workdir=workdir, on_scan=on_scan,

@@ -134,12 +134,15 @@ def _first_field_keys(
         for raw in _LINE.findall(block):
             if raw != previous_raw:
                 previous_raw = raw
-                # bytes.isdigit() is ASCII-only: twelve of them are a clean number already.
-                yield raw.decode("ascii") if len(raw) == 12 and raw.isdigit() else _raw_key(raw)
+                yield _raw_key(raw)
         state.advance(block)
 
 
 def _raw_key(raw: bytes) -> str | None:
+    """The licence number in a line's first field, as bytes (`_LINE`), or None."""
+    # bytes.isdigit() is ASCII-only: twelve of them are a clean number already.
+    if len(raw) == 12 and raw.isdigit():
+        return raw.decode("ascii")
     try:
         return _licence_key(raw.strip(b'"').decode("utf-8"))
     except UnicodeDecodeError:  # (unchecked so far: `check_utf8` refuses the file)
@@ -247,7 +250,7 @@ def runs_in(path: Path, end: int, runs: BloomFilter, limit: int | None = None) -
             # Runs do not matter here, only which licence numbers the part has: each block's
             # distinct first fields, found at C speed.
             for raw in set(_LINE.findall(block)):
-                key = raw.decode("ascii") if len(raw) == 12 and raw.isdigit() else _raw_key(raw)
+                key = _raw_key(raw)
                 if key is not None and runs.has_number(int(key)):
                     found.add(key)
             if len(found) > limit:
