@@ -18,9 +18,9 @@ scattered licences last (with the few the scan's Bloom filter cannot tell from t
 depends on the file alone, so the same file always gives the same licences, holders, classes, cards
 and rejects); when two licences of one export claim the same citizen ID, CMND or card serial, the
 one applied first keeps it and the other is rejected — on a re-import, the one the register holds
-keeps it. Only the people's internal ids may be numbered in another order from one run to the next:
-a licence the reader flags as perhaps sharing an identifier (`pipeline.RunClaims`, salted hashes)
-goes in after the rest of its batch, once checked.
+keeps it. Only the internal ids of people and licence classes may be numbered in another order from
+one run to the next: a licence the reader flags as perhaps sharing an identifier
+(`pipeline.RunClaims`, salted hashes) goes in after the rest of its batch, once checked.
 """
 
 from __future__ import annotations
